@@ -1,0 +1,33 @@
+# digestflow: `make demo` and `make test` set everything up on a fresh machine (Python 3.11 + Java 17).
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install warmup lint clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3)"; exit 1; }
+	@command -v java >/dev/null || { echo "need Java 17 (e.g. apt-get install openjdk-17-jdk-headless)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[airflow,dev]'
+	$(BIN)/digestflow warmup
+	touch $(STAMP)
+
+install: $(STAMP)
+
+warmup: $(STAMP)
+	$(BIN)/digestflow warmup
+
+demo: $(STAMP)
+	$(BIN)/digestflow demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests dags jobs benchmarks
+
+clean:
+	rm -rf data/demo .pytest_cache

@@ -1,0 +1,233 @@
+"""``digestflow``: one command line for people, Airflow, docker-compose and tests alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from digestflow.settings import Settings
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _date_range(date: Any, start: Any, end: Any, default_today: bool = False) -> tuple[dt.date, dt.date]:
+    if date is not None:
+        if start is not None or end is not None:
+            raise click.UsageError("give either --date or --start/--end, not both")
+        return date.date(), date.date()
+    if start is None and end is None:
+        if default_today:
+            today = dt.datetime.now(dt.UTC).date()
+            return today, today
+        raise click.UsageError("give --date D or --start D --end D")
+    if start is None or end is None:
+        raise click.UsageError("--start and --end go together")
+    if end < start:
+        raise click.UsageError(f"--end {end.date()} is before --start {start.date()}")
+    return start.date(), end.date()
+
+
+def range_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--date / --start / --end, plus the settings every Spark command shares."""
+    options = [
+        click.option("--date", "date", type=DATE, help="One digest date (YYYY-MM-DD)."),
+        click.option("--start", type=DATE, help="First date of a range (with --end)."),
+        click.option("--end", type=DATE, help="Last date of a range, inclusive."),
+        click.option("--landing", help="Landing folder with digest files [DIGESTFLOW_LANDING, data/landing]."),
+        click.option("--warehouse", help="Warehouse root [DIGESTFLOW_WAREHOUSE, data/warehouse]."),
+        click.option("--master", help="Spark master, e.g. local[2] or spark://host:7077 [SPARK_MASTER, local[*]]."),
+        click.option(
+            "--no-validate", is_flag=True, default=False, help="Skip the validation gate (not for production)."
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _settings(landing: str | None, warehouse: str | None, master: str | None, no_validate: bool) -> Settings:
+    return Settings().replace(
+        landing=landing, warehouse=warehouse, spark_master=master, validate=False if no_validate else None
+    )
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("digestflow").setLevel(logging.INFO)
+    for noisy in ("py4j", "great_expectations", "pyspark"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+@click.version_option(package_name="digestflow")
+def main(verbose: bool) -> None:
+    """digestflow: paper digests → validated Parquet tables, keyword trends and effective-rank statistics.
+
+    \b
+    Typical use:
+      digestflow run --landing data/landing --warehouse data/warehouse --start 2025-01-01 --end 2025-03-31
+      digestflow sql "SELECT digest_date, count(*) FROM papers GROUP BY 1 ORDER BY 1"
+    Settings come from DIGESTFLOW_* environment variables (see `digestflow settings`); flags override.
+    """
+    _setup_logging(verbose)
+
+
+@main.command()
+def settings() -> None:
+    """Show the effective settings and the environment variable behind each."""
+    current = Settings()
+    for name, env in Settings.ENV_VARS.items():
+        click.echo(f"{name:20} {getattr(current, name)!s:30} ${env}")
+
+
+@main.command()
+def warmup() -> None:
+    """Build the JVM class-data-sharing archive that makes local Spark start ~2x faster (run once)."""
+    from digestflow.spark import warm_up
+
+    click.echo(f"CDS archive: {warm_up(Settings())}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--date", "run_date", type=DATE, help="Run date: gives the year when the file name has none.")
+def parse(file: Path, run_date: Any) -> None:
+    """Parse one digest FILE: papers as JSON lines on stdout, rejects as JSON lines on stderr.
+
+    Exits 0 even when blocks were rejected; exits 2 when the file cannot be read.
+    """
+    from digestflow.parsing import parse_digest
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {file}: {exc.strerror or exc}") from exc
+    today = dt.datetime.now(dt.UTC).date()
+    result = parse_digest(
+        data, source=file.name, run_date=run_date.date() if run_date else today, latest_date=today
+    )
+    for paper in result.papers:
+        click.echo(json.dumps(paper, default=str, ensure_ascii=False))
+    for reject in result.rejects:
+        click.echo(json.dumps(reject, default=str, ensure_ascii=False), err=True)
+    if result.rejects:
+        click.echo(
+            f"{file}: {len(result.papers)} papers, {len(result.rejects)} rejected blocks (reasons above)",
+            err=True,
+        )
+
+
+def _run(stage_names: list[str], date: Any, start: Any, end: Any, settings_: Settings) -> None:
+    from digestflow.pipeline import GateFailed, RunContext, run_stages
+    from digestflow.spark import build_session
+
+    first, last = _date_range(date, start, end)
+    spark = build_session(settings_)
+    ctx = RunContext(spark=spark, settings=settings_, start=first, end=last)
+    try:
+        reports = run_stages(ctx, stage_names)
+    except GateFailed as exc:
+        for report in ctx.reports:
+            click.echo(report.summary())
+        raise click.ClickException(f"validation gate blocked publishing:\n{exc}") from exc
+    finally:
+        spark.stop()
+    for report in reports:
+        click.echo(report.summary())
+    click.echo(f"run {ctx.run_id}: warehouse {Path(settings_.warehouse).absolute()}")
+
+
+@main.command()
+@range_options
+def run(date: Any, start: Any, end: Any, landing: Any, warehouse: Any, master: Any, no_validate: bool) -> None:
+    """Every stage, in order, in one Spark application (ingest → … → marts)."""
+    from digestflow.pipeline import available_stages
+
+    _run(available_stages(), date, start, end, _settings(landing, warehouse, master, no_validate))
+
+
+def _stage_command(name: str, help_text: str) -> None:
+    @range_options
+    def command(date: Any, start: Any, end: Any, landing: Any, warehouse: Any, master: Any, no_validate: bool) -> None:
+        _run([name], date, start, end, _settings(landing, warehouse, master, no_validate))
+
+    command.__doc__ = help_text
+    main.command(name=name)(command)
+
+
+_stage_command("ingest", "Parse landing files into papers and rejects (validated, then published).")
+
+
+@main.command()
+@click.argument("query")
+@click.option("--warehouse", help="Warehouse root [DIGESTFLOW_WAREHOUSE].")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def sql(query: str, warehouse: str | None, fmt: str) -> None:
+    """Run a read-only SQL QUERY with DuckDB over views of every table in the warehouse."""
+    from digestflow import sql as sqlmod
+
+    settings_ = Settings().replace(warehouse=warehouse)
+    try:
+        columns, rows = sqlmod.query(settings_.warehouse, query)
+    except sqlmod.QueryRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(sqlmod.render(columns, rows, fmt), nl=False)
+
+
+@main.command("generate-sample")
+@click.option("--days", type=int, default=60, show_default=True, help="Calendar days to generate.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write.")
+@click.option("--start", type=DATE, default="2025-01-06", show_default=True, help="First calendar day.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--scale", type=float, default=1.0, show_default=True, help="Multiply papers per day.")
+def generate_sample(days: int, out: Path, start: Any, seed: int, scale: float) -> None:
+    """Write deterministic synthetic digests (the exact format, with planted trends) into OUT."""
+    from digestflow.generate import generate_corpus, write_corpus
+
+    paths = write_corpus(generate_corpus(days, start=start.date(), seed=seed, scale=scale), out)
+    click.echo(f"wrote {len(paths)} digests to {out}")
+
+
+@main.command()
+@click.option("--days", type=int, default=84, show_default=True, help="Calendar days of synthetic digests.")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("data/demo"), show_default=True)
+@click.option("--master", help="Spark master [SPARK_MASTER, local[*]].")
+def demo(days: int, root: Path, master: str | None) -> None:
+    """Generate a synthetic landing folder, run every stage on it, show where the results are."""
+    from digestflow.generate import generate_corpus, write_corpus
+
+    digests = generate_corpus(days)
+    landing, warehouse = root / "landing", root / "warehouse"
+    write_corpus(digests, landing)
+    first = min(d.digest_date for d in digests)
+    last = max(d.digest_date for d in digests)
+    click.echo(f"generated {len(digests)} synthetic digests in {landing}")
+    from digestflow.pipeline import available_stages
+
+    settings_ = Settings().replace(landing=str(landing), warehouse=str(warehouse), spark_master=master)
+    _run(available_stages(), None, dt.datetime.combine(first, dt.time()), dt.datetime.combine(last, dt.time()), settings_)
+    from digestflow import sql as sqlmod
+
+    example = "SELECT digest_date, count(*) AS papers FROM papers GROUP BY 1 ORDER BY 1 DESC LIMIT 5"
+    columns, rows = sqlmod.query(str(warehouse), example)
+    click.echo(f"\ntables under {warehouse.absolute()}:")
+    for table in sorted(p.name for p in warehouse.iterdir() if p.is_dir() and not p.name.startswith("_")):
+        click.echo(f"  {table:20} {warehouse.absolute() / table}")
+    click.echo(f'\nexample: digestflow sql --warehouse {warehouse} "{example}"')
+    click.echo(sqlmod.render(columns, rows, "table"), nl=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""All reads and writes of warehouse tables: the edges of every stage.
+
+Layout: ``<warehouse>/<table>/<col>=<value>/…/part-*.parquet`` (Hive-style, zstd). A stage writes its
+output into ``<warehouse>/_staging/<run_id>/<table>/`` and :func:`publish` then swaps each partition the
+run owns into the published table. The swap is one ``renameat2(RENAME_EXCHANGE)`` per partition on a
+local disk: a reader sees the old directory or the new one, never a mix. Partitions the run owns but
+produced no rows for are removed, so re-running a date always leaves exactly what that run computed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import datetime as dt
+import errno
+import os
+import secrets
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from digestflow import schemas
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+Partition = Mapping[str, Any]  # e.g. {"digest_date": date(2025, 3, 12)} or {"model": "hashing", …}
+
+
+def new_run_id() -> str:
+    """Sortable, unique run id: UTC time plus a random suffix."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def local_path(uri: str | os.PathLike[str]) -> Path:
+    """A ``file://`` URI or plain path as a local absolute Path. Other schemes are not local."""
+    text = os.fspath(uri)
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    elif "://" in text:
+        raise ValueError(f"{text!r} is not on the local file system")
+    return Path(text).absolute()
+
+
+def table_dir(warehouse: str, table: str) -> Path:
+    return local_path(warehouse) / table
+
+
+def staging_dir(warehouse: str, run_id: str, table: str) -> Path:
+    return local_path(warehouse) / "_staging" / run_id / table
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def partition_relpath(partition: Partition) -> str:
+    return "/".join(f"{col}={format_value(val)}" for col, val in partition.items())
+
+
+def uri(path: Path) -> str:
+    """Spark wants URIs: make the local scheme explicit so a cluster's default FS is never assumed."""
+    return path.absolute().as_uri()
+
+
+# --------------------------------------------------------------------------------------------- reads
+
+
+def read_table(
+    spark: SparkSession,
+    warehouse: str,
+    table: str,
+    partitions: Iterable[Partition] | None = None,
+) -> DataFrame:
+    """Read ``table`` with its declared schema: all of it, or only the listed partitions that exist."""
+    schema = schemas.load(table)
+    root = table_dir(warehouse, table)
+    if partitions is None:
+        paths = [root] if root.is_dir() and any(root.glob("*=*")) else []
+    else:
+        paths = [root / partition_relpath(p) for p in partitions]
+        paths = [p for p in paths if p.is_dir()]
+    if not paths:
+        return spark.createDataFrame([], schema.spark())
+    df = (
+        spark.read.schema(schema.spark())
+        .option("basePath", uri(root))
+        .option("pathGlobFilter", "*.parquet")
+        .parquet(*[uri(p) for p in paths])
+    )
+    return df.select(*schema.names)
+
+
+def date_partitions(dates: Iterable[dt.date], column: str = "digest_date") -> list[dict[str, dt.date]]:
+    return [{column: d} for d in dates]
+
+
+# -------------------------------------------------------------------------------------------- writes
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A table's output for one run, written under ``_staging`` and not yet visible to readers."""
+
+    table: str
+    path: Path
+    partitions: tuple[dict[str, Any], ...]  # partitions the run owns (written or to be emptied)
+
+
+def write_staged(
+    df: DataFrame,
+    table: str,
+    warehouse: str,
+    run_id: str,
+    owned: Sequence[Partition],
+) -> Staged:
+    """Write ``df`` (with exactly the schema's columns) under ``_staging/<run_id>/<table>``.
+
+    Rows are hash-clustered by the partition columns, so each partition is one file (no small-file
+    explosion), and sorted by the table key inside it, which makes the content deterministic.
+    """
+    schema = schemas.load(table)
+    target = staging_dir(warehouse, run_id, table)
+    ordered = df.select(*schema.names)
+    cols = list(schema.partition_by)
+    if cols:
+        ordered = ordered.repartition(_n_write_tasks(df), *cols)
+    sort_cols = cols + [k for k in schema.key if k not in cols]
+    if sort_cols:
+        ordered = ordered.sortWithinPartitions(*sort_cols)
+    writer = ordered.write.mode("overwrite").option("compression", "zstd")
+    if cols:
+        writer = writer.partitionBy(*cols)
+    writer.parquet(uri(target))
+    return Staged(table, target, tuple(dict(p) for p in owned))
+
+
+def _n_write_tasks(df: DataFrame) -> int:
+    conf = df.sparkSession.conf.get("spark.sql.shuffle.partitions")
+    return int(conf or 4)
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    table: str
+    published: int
+    removed: int
+
+
+def publish(staged: Staged, warehouse: str, only: Iterable[Partition] | None = None) -> PublishReport:
+    """Swap every owned partition (or only those in ``only``) from staging into the published table."""
+    root = table_dir(warehouse, staged.table)
+    root.mkdir(parents=True, exist_ok=True)
+    keep = None if only is None else {partition_relpath(p) for p in only}
+    published = removed = 0
+    for part in staged.partitions:
+        rel = partition_relpath(part)
+        if keep is not None and rel not in keep:
+            continue
+        source, target = staged.path / rel, root / rel
+        if source.is_dir():
+            _strip_side_files(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            swap_in(source, target)
+            published += 1
+        elif target.exists():
+            # The run owns this partition and produced nothing for it: an empty partition is no partition.
+            retired = staged.path.parent / "_retired" / staged.table / rel
+            retired.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(target, retired)
+            removed += 1
+    return PublishReport(staged.table, published, removed)
+
+
+def _strip_side_files(folder: Path) -> None:
+    """Spark's ``.crc`` checksums are useless to readers and double the file count."""
+    for crc in folder.glob(".*.crc"):
+        crc.unlink(missing_ok=True)
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def swap_in(source: Path, target: Path) -> None:
+    """Atomically make ``source`` visible at ``target``; the previous ``target`` ends up at ``source``.
+
+    Linux ``renameat2(RENAME_EXCHANGE)`` exchanges two directories in one step. Where it is missing
+    (other kernels, some network file systems) we fall back to rename-aside + rename, which leaves a
+    window of microseconds in which the partition is absent (never partial).
+    """
+    if not target.exists():
+        os.rename(source, target)
+        return
+    renameat2 = getattr(_libc, "renameat2", None)
+    if renameat2 is not None:
+        rc = renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_EXCHANGE)
+        if rc == 0:
+            shutil.rmtree(source, ignore_errors=True)
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(err, os.strerror(err), str(target))
+    aside = target.with_name(target.name + f".old-{secrets.token_hex(4)}")
+    os.rename(target, aside)
+    os.rename(source, target)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def clean_staging(warehouse: str, run_id: str) -> None:
+    shutil.rmtree(local_path(warehouse) / "_staging" / run_id, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------ run logs
+
+
+def write_log_rows(warehouse: str, table: str, rows: list[dict[str, Any]], file_stem: str) -> Path:
+    """Write log rows (run_metrics, validation_results) as one small Parquet file per run, with pyarrow.
+
+    Logs are one file per run inside the table's partition folders, so re-runs add files and never
+    rewrite another run's rows.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = schemas.load(table)
+    arrow_schema = schema.arrow()
+    cols = list(schema.partition_by)
+    written = None
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[c] for c in cols), []).append(row)
+    data_fields = [f for f in arrow_schema if f.name not in cols]
+    for key, group in groups.items():
+        folder = table_dir(warehouse, table) / partition_relpath(dict(zip(cols, key, strict=True)))
+        folder.mkdir(parents=True, exist_ok=True)
+        data = pa.Table.from_pylist(
+            [{f.name: r.get(f.name) for f in data_fields} for r in group], schema=pa.schema(data_fields)
+        )
+        tmp = folder / f".{file_stem}.parquet.tmp"
+        pq.write_table(data, tmp, compression="zstd")
+        written = folder / f"{file_stem}.parquet"
+        os.replace(tmp, written)  # atomic: readers never see a half-written log file
+    return written or table_dir(warehouse, table)

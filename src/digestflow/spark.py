@@ -1,0 +1,155 @@
+"""The one SparkSession of a run, configured from :class:`~digestflow.settings.Settings`.
+
+Every stage takes the session as an argument; only the CLI (and tests' fixture) builds it, so a whole
+``digestflow run`` is one Spark application.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from digestflow.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def cds_archive() -> Path:
+    """Where the JVM class-data-sharing archive for this pyspark version lives (see :func:`warm_up`)."""
+    import pyspark
+
+    cache = Path(os.environ.get("DIGESTFLOW_CACHE", Path.home() / ".cache" / "digestflow"))
+    return cache / f"spark-{pyspark.__version__}-{sys.version_info.major}{sys.version_info.minor}.jsa"
+
+
+def fs_shim_jar() -> Path:
+    import pyspark
+
+    cache = Path(os.environ.get("DIGESTFLOW_CACHE", Path.home() / ".cache" / "digestflow"))
+    return cache / f"digestflow-fs-{pyspark.__version__}.jar"
+
+
+def build_fs_shim() -> Path | None:
+    """Compile ``java/digestflow/NioLocalFileSystem.java`` against pyspark's jars (needs a JDK's javac).
+
+    Without the native hadoop library, Hadoop forks ``chmod`` for every file and folder it writes; the
+    shim sets the bits through java.nio. Returns None when no javac is available (then Spark uses the
+    stock local file system: same results, slower writes).
+    """
+    import shutil
+    import subprocess
+    import tempfile
+
+    import pyspark
+
+    from digestflow.resources import resource_dir
+
+    javac, jar = shutil.which("javac"), shutil.which("jar")
+    if not javac or not jar:
+        return None
+    source = resource_dir("java") / "digestflow" / "NioLocalFileSystem.java"
+    target = fs_shim_jar()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    jars = Path(pyspark.__file__).parent / "jars"
+    with tempfile.TemporaryDirectory() as build:
+        subprocess.run(
+            [javac, "--release", "17", "-nowarn", "-d", build, "-cp", f"{jars}/*", str(source)],
+            check=True, capture_output=True,
+        )
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        subprocess.run([jar, "cf", str(tmp), "-C", build, "digestflow"], check=True, capture_output=True)
+        os.replace(tmp, target)
+    return target
+
+
+def jvm_options(settings: Settings) -> str:
+    """Driver JVM flags. On a local master, start-up dominates short runs: C1-only JIT, serial GC and
+    the class-data-sharing archive cut session start + first job from ~50 s to ~20 s on 2 slow cores
+    (BENCHMARKS.md). Cluster drivers keep the JVM defaults. ``DIGESTFLOW_JVM_OPTS`` replaces all this.
+    """
+    if settings.jvm_opts is not None:
+        return settings.jvm_opts
+    if not settings.spark_master.startswith("local"):
+        return ""
+    opts = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+    archive = cds_archive()
+    if archive.is_file():
+        opts.append(f"-XX:SharedArchiveFile={archive}")
+    return " ".join(opts)
+
+
+def warm_up(settings: Settings) -> Path:
+    """Build the CDS archive once: a throw-away session whose JVM dumps its loaded classes at exit.
+
+    Runs in a child process (the archive is written when that JVM exits) and renames the result into
+    place, so concurrent runs never see a half-written archive.
+    """
+    import subprocess
+
+    build_fs_shim()
+    archive = cds_archive()
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    tmp = archive.with_name(f"{archive.name}.{os.getpid()}.tmp")
+    opts = f"-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ArchiveClassesAtExit={tmp}"
+    code = (
+        "from digestflow.settings import Settings\n"
+        "from digestflow.spark import build_session\n"
+        f"s = build_session(Settings().replace(spark_master='local[2]', jvm_opts={opts!r}), 'digestflow-warmup')\n"
+        "df = s.range(1000).selectExpr('id % 7 AS k', 'CAST(id AS STRING) AS v')\n"
+        "df.groupBy('k').count().collect()\n"
+        "s.createDataFrame([(1, 'a')], 'a int, b string').mapInArrow(lambda it: it, 'a int, b string').collect()\n"
+        "s.stop()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    if tmp.is_file():
+        os.replace(tmp, archive)
+    return archive
+
+
+def build_session(settings: Settings, app_name: str = "digestflow") -> SparkSession:
+    """A session for ``settings.spark_master`` (``local[*]`` by default) with the project's defaults."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(settings.spark_master)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        .config("spark.sql.parquet.compression.codec", "zstd")
+        .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+        .config("spark.default.parallelism", str(max(2, settings.shuffle_partitions)))
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.driver.memory", settings.driver_memory)
+        .config("spark.executor.memory", settings.executor_memory)
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        # Python workers are reused across tasks: importing the parser/numpy once per worker, not per task.
+        .config("spark.python.worker.reuse", "true")
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        # No _SUCCESS markers inside published partitions' parents: readers glob **/*.parquet anyway.
+        .config("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
+        .config("spark.hadoop.parquet.enable.summary-metadata", "false")
+    )
+    shim = fs_shim_jar()
+    if settings.spark_master.startswith("local") and shim.is_file():
+        builder = (
+            builder.config("spark.driver.extraClassPath", str(shim))
+            .config("spark.hadoop.fs.file.impl", "digestflow.NioLocalFileSystem")
+            .config("spark.hadoop.fs.file.impl.disable.cache", "true")
+        )
+    java_opts = jvm_options(settings)
+    if java_opts:
+        builder = builder.config("spark.driver.extraJavaOptions", java_opts)
+    if settings.py_files:
+        builder = builder.config("spark.submit.pyFiles", settings.py_files)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
