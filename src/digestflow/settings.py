@@ -33,6 +33,17 @@ class Settings:
         default_factory=lambda: _env("DIGESTFLOW_VALIDATE", "1").lower() not in {"0", "false", "no"}
     )
     py_files: str = field(default_factory=lambda: _env("DIGESTFLOW_PY_FILES", ""))
+    # Cluster sizing: None leaves Spark's own default (all free cores of a standalone cluster, 1 core
+    # per executor on YARN/Kubernetes). spark-submit --conf values win over these.
+    executor_cores: int | None = field(
+        default_factory=lambda: int(v) if (v := _env("DIGESTFLOW_EXECUTOR_CORES", "")) else None
+    )
+    max_cores: int | None = field(
+        default_factory=lambda: int(v) if (v := _env("DIGESTFLOW_MAX_CORES", "")) else None
+    )
+    # Any other Spark/Hadoop conf, "key=value" pairs separated by commas or newlines
+    # (e.g. "spark.hadoop.fs.s3a.endpoint=http://minio:9000"); applied last, so it overrides the above.
+    spark_conf: str = field(default_factory=lambda: _env("DIGESTFLOW_SPARK_CONF", ""))
     jvm_opts: str | None = field(default_factory=lambda: os.environ.get("DIGESTFLOW_JVM_OPTS"))
 
     ENV_VARS = {
@@ -45,12 +56,27 @@ class Settings:
         "embed_model": "DIGESTFLOW_EMBED_MODEL",
         "validate": "DIGESTFLOW_VALIDATE",
         "py_files": "DIGESTFLOW_PY_FILES",
+        "executor_cores": "DIGESTFLOW_EXECUTOR_CORES",
+        "max_cores": "DIGESTFLOW_MAX_CORES",
+        "spark_conf": "DIGESTFLOW_SPARK_CONF",
         "jvm_opts": "DIGESTFLOW_JVM_OPTS",
     }
 
     def replace(self, **overrides: object) -> Settings:
         """A copy with the given fields replaced; ``None`` values (unset CLI flags) are ignored."""
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def extra_spark_conf(self) -> dict[str, str]:
+        """``spark_conf`` parsed into a dict; a malformed pair names itself in the error."""
+        conf: dict[str, str] = {}
+        for item in self.spark_conf.replace("\n", ",").split(","):
+            if not item.strip():
+                continue
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"DIGESTFLOW_SPARK_CONF: expected key=value, got {item.strip()!r}")
+            conf[key.strip()] = value.strip()
+        return conf
 
     def describe(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self.ENV_VARS}

@@ -109,15 +109,37 @@ def warm_up(settings: Settings) -> Path:
     return archive
 
 
+def submitted_conf() -> dict[str, str]:
+    """The Spark conf of the driver JVM when this Python process was started by ``spark-submit``, else {}.
+
+    spark-submit has already launched the JVM with ``--master``/``--conf``/``--py-files``; those values
+    must win over our defaults, and the driver's classpath can no longer change (so no fs shim).
+    """
+    if not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        return {}
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # connects to spark-submit's JVM; starts nothing new
+    return dict(SparkConf().getAll())
+
+
 def build_session(settings: Settings, app_name: str = "digestflow") -> SparkSession:
-    """A session for ``settings.spark_master`` (``local[*]`` by default) with the project's defaults."""
+    """A session for ``settings.spark_master`` (``local[*]`` by default) with the project's defaults.
+
+    Precedence: spark-submit's own ``--master``/``--conf`` > ``settings.spark_conf`` > the settings fields
+    > the defaults below. Local masters get the driver-side start-up tricks (fs shim, CDS archive,
+    127.0.0.1); cluster masters get none of them, since executors could not load the shim's class.
+    """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
+    submitted = submitted_conf()
+    master = submitted.get("spark.master", settings.spark_master)
+    local = master.startswith("local")
     builder = (
         SparkSession.builder.appName(app_name)
-        .master(settings.spark_master)
+        .master(master)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.sql.parquet.compression.codec", "zstd")
@@ -127,8 +149,6 @@ def build_session(settings: Settings, app_name: str = "digestflow") -> SparkSess
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.driver.memory", settings.driver_memory)
         .config("spark.executor.memory", settings.executor_memory)
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         # Python workers are reused across tasks: importing the parser/numpy once per worker, not per task.
@@ -138,8 +158,14 @@ def build_session(settings: Settings, app_name: str = "digestflow") -> SparkSess
         .config("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
         .config("spark.hadoop.parquet.enable.summary-metadata", "false")
     )
+    if local:
+        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+    if settings.executor_cores:
+        builder = builder.config("spark.executor.cores", str(settings.executor_cores))
+    if settings.max_cores:
+        builder = builder.config("spark.cores.max", str(settings.max_cores))
     shim = fs_shim_jar()
-    if settings.spark_master.startswith("local") and shim.is_file():
+    if local and not submitted and shim.is_file():
         builder = (
             builder.config("spark.driver.extraClassPath", str(shim))
             .config("spark.hadoop.fs.file.impl", "digestflow.NioLocalFileSystem")
@@ -150,6 +176,8 @@ def build_session(settings: Settings, app_name: str = "digestflow") -> SparkSess
         builder = builder.config("spark.driver.extraJavaOptions", java_opts)
     if settings.py_files:
         builder = builder.config("spark.submit.pyFiles", settings.py_files)
+    for key, value in {**settings.extra_spark_conf(), **submitted}.items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark

@@ -1,0 +1,14 @@
+r"""spark-submit entry point: the ``embed`` stage.
+
+    spark-submit --master spark://HOST:7077 --py-files dist/digestflow-<version>-<hash>.zip \
+        jobs/embed.py --start 2025-03-10 --end 2025-03-12 --landing URI --warehouse URI
+
+Flags as ``digestflow embed --help``; the logic lives in the library (docs/scale-out.md).
+"""
+
+from __future__ import annotations
+
+from digestflow.submit import job_main
+
+if __name__ == "__main__":
+    job_main("embed")
