@@ -168,6 +168,60 @@ def _stage_command(name: str, help_text: str) -> None:
 
 
 _stage_command("ingest", "Parse landing files into papers and rejects (validated, then published).")
+_stage_command("marts", "Rebuild the dashboard marts (daily_summary, trend_mart, erank_mart) for the dates.")
+
+
+@main.command()
+@range_options
+@click.option("--model", help="Embedder: hashing (default, offline) or minilm (needs the neural extra) [DIGESTFLOW_EMBED_MODEL].")
+def embed(
+    date: Any, start: Any, end: Any, landing: Any, warehouse: Any, master: Any, no_validate: bool, model: str | None
+) -> None:
+    """Embed the papers of the dates into ``embeddings`` (one partition per model and date)."""
+    settings_ = _settings(landing, warehouse, master, no_validate).replace(embed_model=model)
+    _run(["embed"], date, start, end, settings_)
+
+
+@main.command()
+@range_options
+@click.option("--input", "input_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Measure the sets of this .parquet (vector + set columns) or .npy file instead of the warehouse.")
+@click.option("--set-col", help="Set column of --input (default: 'set' if present, else one set per file).")
+@click.option("--vector-col", default="vector", show_default=True, help="Vector column of --input.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the rows to this .parquet file.")
+@click.option("--at-n-m", type=int, help="Subsample size of erank_at_n [DIGESTFLOW_ERANK_AT_N_M, 8].")
+@click.option("--gram-threshold", type=int, help="Sets above this many rows take the Gram route [20000].")
+def erank(
+    date: Any, start: Any, end: Any, landing: Any, warehouse: Any, master: Any, no_validate: bool,
+    input_file: Path | None, set_col: str | None, vector_col: str, fmt: str, out: Path | None,
+    at_n_m: int | None, gram_threshold: int | None,
+) -> None:
+    """Effective-rank statistics: of the day/week/month/term sets of the dates (→ erank_stats), or of
+    the sets in one --input file (printed; --out writes them too)."""
+    import os
+
+    from digestflow.erank import ErankConfig
+
+    overrides = {"at_n_m": at_n_m, "gram_threshold": gram_threshold}
+    if input_file is None:
+        for key, value in overrides.items():
+            if value is not None:
+                os.environ[f"DIGESTFLOW_ERANK_{key.upper()}"] = str(value)
+        _run(["erank"], date, start, end, _settings(landing, warehouse, master, no_validate))
+        return
+    if date is not None or start is not None or end is not None:
+        raise click.UsageError("--input measures a file: give no --date/--start/--end with it")
+    from digestflow.erank import external_stats, render_stats, write_stats_file
+
+    try:
+        rows = external_stats(input_file, ErankConfig.from_env(**overrides), set_col=set_col, vector_col=vector_col)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(render_stats(rows, fmt), nl=False)
+    if out is not None:
+        write_stats_file(rows, out)
+        click.echo(f"wrote {len(rows)} rows to {out}", err=True)
 
 
 @main.command()
@@ -184,6 +238,23 @@ def sql(query: str, warehouse: str | None, fmt: str) -> None:
     except sqlmod.QueryRefused as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(sqlmod.render(columns, rows, fmt), nl=False)
+
+
+@main.command()
+@click.option("--engine", type=click.Choice(["duckdb", "trino", "spark"]), default="trino", show_default=True)
+@click.option("--warehouse", help="Substitute ${warehouse} with this location (e.g. s3a://bucket/warehouse).")
+@click.option("--write", is_flag=True, help="Regenerate every file under sql/ from schemas/ (all engines).")
+def ddl(engine: str, warehouse: str | None, write: bool) -> None:
+    """Print the SQL that points an engine at the warehouse (rendered from schemas/, as in sql/)."""
+    from digestflow import sql as sqlmod
+
+    if write:
+        for path in sqlmod.write_rendered():
+            click.echo(f"wrote {path}")
+        return
+    files = sqlmod.rendered_files()
+    text = "\n".join(files[k] for k in sorted(files) if k.startswith(f"{engine}/"))
+    click.echo(sqlmod.substitute(text, warehouse) if warehouse else text, nl=False)
 
 
 @main.command("generate-sample")
@@ -227,6 +298,23 @@ def demo(days: int, root: Path, master: str | None) -> None:
         click.echo(f"  {table:20} {warehouse.absolute() / table}")
     click.echo(f'\nexample: digestflow sql --warehouse {warehouse} "{example}"')
     click.echo(sqlmod.render(columns, rows, "table"), nl=False)
+
+
+@main.command()
+@click.option("--warehouse", help="Warehouse root [DIGESTFLOW_WAREHOUSE].")
+@click.option(
+    "--older-than-hours", type=float, default=24.0, show_default=True,
+    help="Only staging of runs started longer ago than this (keep it above your longest run).",
+)
+def gc(warehouse: str | None, older_than_hours: float) -> None:
+    """Remove staging folders left behind by killed or blocked runs (never visible to readers)."""
+    from digestflow import io as dfio
+
+    settings_ = Settings().replace(warehouse=warehouse)
+    removed = dfio.clean_stale_staging(settings_.warehouse, dt.timedelta(hours=older_than_hours))
+    for path in removed:
+        click.echo(f"removed {path}")
+    click.echo(f"{len(removed)} stale staging folder(s) removed")
 
 
 if __name__ == "__main__":

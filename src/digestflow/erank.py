@@ -1,0 +1,694 @@
+"""Embedding sets and their effective-rank statistics in Spark: set building and the two routes.
+
+A *set row* is one vector in one set: the columns :data:`SET_COLS` name the set, ``row_key`` names the
+row inside it (paper_id, or the row number of an external file), ``vector`` is the embedding. Sets are
+built from ``embeddings`` (and, for term sets, ``paper_terms`` + ``keyword_trends``) by pure
+DataFrame transforms; :func:`erank_stats` then measures every set by one of two routes:
+
+* **exact** — sets of at most ``gram_threshold`` rows: ``groupBy(set).applyInPandas``, rows sorted by
+  ``row_key`` (so the float64 SVD sees the same matrix on every run), then
+  :func:`digestflow.metrics.spectrum.spectrum_stats`.
+* **gram** — larger sets: ``mapInArrow`` folds each partition's rows into one float64
+  :class:`~digestflow.metrics.spectrum.GramAccumulator` per set (n, Σx, XᵀX, Σ unit rows), a keyed
+  ``applyInPandas`` sums the partial states per set (the reduce of a treeAggregate, so no single
+  process ever holds more than one set's d×d partials), and the d×d eigendecomposition (negatives
+  clipped) finishes there. Only O(d²) per set crosses the network, never the rows.
+
+Both routes give the same statistics to ~1e-9 on float64 data (tests/test_erank.py), and the same
+``erank_at_n``: it is computed on the set's *pool*, the ``pool_rows`` rows with the smallest seeded
+hash of their row_key (a uniform sample without replacement that needs no shuffle: every partition
+keeps its own bottom-k and the reduce keeps the bottom-k of those), which is the whole set when
+n ≤ pool_rows.
+
+Picking the route needs set sizes: one small ``groupBy().count()`` action over the set columns only.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import hashlib
+import os
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from digestflow.metrics.spectrum import DEFAULT_EPS, GramAccumulator, erank_at_n, spectrum_stats
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+    from pyspark.sql import DataFrame
+
+#: Columns that identify one embedding set (set_start/set_end ride along: constant within a set).
+SET_COLS = ["set_kind", "set_key", "model", "period", "set_start", "set_end"]
+SET_ROW_DDL = (
+    "set_kind string, set_key string, model string, period string, set_start date, set_end date, "
+    "row_key string, vector array<float>"
+)
+CALENDAR_KINDS = ("day", "week", "month")
+
+
+@dataclass(frozen=True)
+class ErankConfig:
+    """How erank_stats are computed; every field has a ``DIGESTFLOW_ERANK_<FIELD>`` env var.
+
+    ``at_n_m`` = 8 because real days hold 1–50 papers (median 15; 56 of 521 days have fewer than 8),
+    weeks 26–224: at m = 8 almost every day, and every week and month, gets a size-matched erank, so
+    day, week and month sets are comparable on one scale.
+    """
+
+    eps: float = DEFAULT_EPS
+    at_n_m: int = 8
+    at_n_b: int = 200
+    ci: float = 0.95
+    seed: int = 0
+    gram_threshold: int = 20_000
+    pool_rows: int = 4_096
+    top_terms: int = 10
+    term_window: str = "28d"
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> ErankConfig:
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"DIGESTFLOW_ERANK_{f.name.upper()}")
+            if raw not in (None, ""):
+                values[f.name] = type(getattr(cls, f.name))(raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)
+
+
+# ------------------------------------------------------------------------------------ set planning
+
+
+def week_start(day: dt.date) -> dt.date:
+    """Sets are keyed by the week's Monday, never by week number (year-boundary bug, NOTES.md)."""
+    return day - dt.timedelta(days=day.weekday())
+
+
+def month_bounds(period: str) -> tuple[dt.date, dt.date]:
+    year, month = (int(p) for p in period.split("-"))
+    return dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
+
+
+def owned_periods(dates: Iterable[dt.date]) -> list[str]:
+    """Calendar-set periods (months, 'YYYY-MM') a run over ``dates`` recomputes.
+
+    A day belongs to its month; a week to the month of its Monday. A run touching date D changes the
+    day set D, the week set of D and the month set of D, so it owns month(D) and month(Monday of D)
+    and recomputes every calendar set of those months from published embeddings.
+    """
+    out = set()
+    for d in dates:
+        out.add(d.strftime("%Y-%m"))
+        out.add(week_start(d).strftime("%Y-%m"))
+    return sorted(out)
+
+
+def calendar_read_dates(periods: Iterable[str]) -> list[dt.date]:
+    """Embedding dates needed to recompute every calendar set of ``periods``: each month plus the six
+    days after it (a week starting on the month's last days runs into the next month)."""
+    days: set[dt.date] = set()
+    for period in periods:
+        first, last = month_bounds(period)
+        span = (last - first).days + 7
+        days.update(first + dt.timedelta(days=i) for i in range(span))
+    return sorted(days)
+
+
+def term_read_dates(as_of_dates: Iterable[dt.date], window_days: int) -> list[dt.date]:
+    days: set[dt.date] = set()
+    for a in as_of_dates:
+        days.update(a - dt.timedelta(days=i) for i in range(window_days))
+    return sorted(days)
+
+
+def window_days(window: str) -> int:
+    """'28d' → 28 (keyword_trends window names)."""
+    if not window.endswith("d") or not window[:-1].isdigit():
+        raise ValueError(f"term window must look like '28d', got {window!r}")
+    return int(window[:-1])
+
+
+# ------------------------------------------------------------------------------------ set building
+
+
+def calendar_set_rows(embeddings: DataFrame, periods: Sequence[str]) -> DataFrame:
+    """``embeddings`` → set rows of every day, week (Monday key) and month set whose period is listed.
+
+    A paper appearing on two days of a week (or month) counts once in it: the earliest day's vector.
+    """
+    from pyspark.sql import functions as F
+
+    date = F.col("digest_date")
+    monday = F.date_sub(date, F.pmod(F.dayofweek(date) + 5, 7))
+    month_start = F.trunc(date, "month")
+    kinds = {
+        "day": (F.date_format(date, "yyyy-MM-dd"), F.date_format(date, "yyyy-MM"), date, date),
+        "week": (F.date_format(monday, "yyyy-MM-dd"), F.date_format(monday, "yyyy-MM"), monday, F.date_add(monday, 6)),
+        "month": (F.date_format(date, "yyyy-MM"), F.date_format(date, "yyyy-MM"), month_start, F.last_day(date)),
+    }
+    parts = [
+        embeddings.select(
+            F.lit(kind).alias("set_kind"),
+            key.alias("set_key"),
+            F.col("model"),
+            period.alias("period"),
+            start.alias("set_start"),
+            end.alias("set_end"),
+            F.col("paper_id"),
+            date,
+            F.col("vector"),
+        )
+        for kind, (key, period, start, end) in kinds.items()
+    ]
+    rows = parts[0].unionByName(parts[1]).unionByName(parts[2]).where(F.col("period").isin(list(periods)))
+    return _first_per_paper(rows)
+
+
+def term_set_rows(
+    embeddings: DataFrame, paper_terms: DataFrame, keyword_trends: DataFrame, *, top: int, window: str
+) -> DataFrame:
+    """One set per top rising term per as_of: the papers of the term's target window mentioning it.
+
+    Terms are those with ``rank_rising`` ≤ ``top`` in ``window`` (e.g. '28d') of keyword_trends; the set
+    is every paper whose paper_terms row carries exactly that term between the window's target_start
+    and as_of. ``period`` = as_of, so a run owns the term sets of its own dates.
+    """
+    from pyspark.sql import functions as F
+
+    tops = keyword_trends.where((F.col("window") == window) & (F.col("rank_rising") <= top)).select(
+        "as_of", "term", "target_start"
+    )
+    mentions = paper_terms.select("paper_id", "term", "digest_date").distinct()
+    joined = tops.join(mentions, "term").where(
+        (F.col("digest_date") >= F.col("target_start")) & (F.col("digest_date") <= F.col("as_of"))
+    )
+    rows = joined.join(embeddings, ["paper_id", "digest_date"]).select(
+        F.lit("term").alias("set_kind"),
+        F.col("term").alias("set_key"),
+        F.col("model"),
+        F.date_format("as_of", "yyyy-MM-dd").alias("period"),
+        F.col("target_start").alias("set_start"),
+        F.col("as_of").alias("set_end"),
+        F.col("paper_id"),
+        F.col("digest_date"),
+        F.col("vector"),
+    )
+    return _first_per_paper(rows)
+
+
+def _first_per_paper(rows: DataFrame) -> DataFrame:
+    """One row per paper per set (its earliest day's vector), as set rows keyed by paper_id."""
+    from pyspark.sql import functions as F
+
+    firsts = rows.groupBy(*SET_COLS, "paper_id").agg(F.min_by("vector", "digest_date").alias("vector"))
+    return firsts.select(*SET_COLS, F.col("paper_id").alias("row_key"), "vector")
+
+
+# ------------------------------------------------------------------------------------------ routes
+
+
+def erank_stats(set_rows: DataFrame, config: ErankConfig, sizes: dict[tuple[Any, ...], int] | None = None) -> DataFrame:
+    """Statistics of every set in ``set_rows`` (SET_ROW_DDL columns): erank_stats rows minus
+    ``computed_at``. Sets above ``config.gram_threshold`` rows take the Gram route, the rest the exact
+    route. ``sizes`` (set tuple → rows, from :func:`set_sizes`) saves the count when already known.
+    """
+    from pyspark.sql import functions as F
+
+    if sizes is None:
+        sizes = set_sizes(set_rows)
+    big = [key for key, n in sizes.items() if n > config.gram_threshold]
+    if not big:
+        return exact_route(set_rows, config)
+    big_df = set_rows.sparkSession.createDataFrame(big, ", ".join(SET_ROW_DDL.split(", ")[:6]))
+    big_rows = set_rows.join(F.broadcast(big_df), SET_COLS, "left_semi")
+    if len(big) == len(sizes):
+        return gram_route(big_rows, config)
+    small_rows = set_rows.join(F.broadcast(big_df), SET_COLS, "left_anti")
+    return exact_route(small_rows, config).unionByName(gram_route(big_rows, config))
+
+
+def set_sizes(set_rows: DataFrame) -> dict[tuple[Any, ...], int]:
+    """Rows per set: the one Spark action route picking needs (reads the set columns only)."""
+    return {tuple(r[c] for c in SET_COLS): int(r["count"]) for r in set_rows.groupBy(*SET_COLS).count().collect()}
+
+
+def stats_ddl() -> str:
+    from digestflow import schemas
+
+    return ", ".join(f"`{c.name}` {c.type}" for c in schemas.load("erank_stats").columns if c.name != "computed_at")
+
+
+def exact_route(set_rows: DataFrame, config: ErankConfig) -> DataFrame:
+    """Exact float64 SVD per set: ``groupBy(set).applyInPandas`` (each set must fit one Python worker)."""
+    return set_rows.groupBy(*SET_COLS).applyInPandas(lambda pdf: _exact_group(pdf, config), stats_ddl())
+
+
+def _exact_group(pdf: pd.DataFrame, config: ErankConfig) -> pd.DataFrame:
+    import pandas as pd
+
+    pdf = pdf.sort_values("row_key", kind="stable")
+    set_id = {c: pdf[c].iloc[0] for c in SET_COLS}
+    X, d, ragged = stack_vectors(pdf["vector"].tolist())
+    return pd.DataFrame([measure_exact(set_id, X, d, ragged, pdf["row_key"].tolist(), config)])
+
+
+def measure_exact(
+    set_id: dict[str, Any], X: np.ndarray, d: int, ragged: bool, keys: list[str], config: ErankConfig
+) -> dict[str, Any]:
+    """One erank_stats row by exact SVD of X (rows already in row_key order)."""
+    if ragged:
+        return _stats_row(set_id, _ragged_stats(len(keys), d), (None, None, None), "exact", config)
+    stats = spectrum_stats(X, eps=config.eps)
+    if len(keys) <= config.pool_rows:
+        pool = X
+    else:
+        pool = X[np.sort(_bottom_k(row_hashes(keys, config.seed), keys, config.pool_rows))]
+    at_n = _at_n(pool, set_id, config) if stats["n_nonfinite_rows"] == 0 else (None, None, None)
+    return _stats_row(set_id, stats, at_n, "exact", config)
+
+
+def gram_route(set_rows: DataFrame, config: ErankConfig) -> DataFrame:
+    """Per-set float64 accumulation of n, Σx, XᵀX (+ pool), reduced by set, then a d×d eigensolve."""
+    partials = set_rows.mapInArrow(lambda it: _gram_partials(it, config), PARTIAL_DDL)
+    return partials.groupBy(*SET_COLS).applyInPandas(lambda pdf: _gram_reduce(pdf, config), stats_ddl())
+
+
+PARTIAL_DDL = (
+    "set_kind string, set_key string, model string, period string, set_start date, set_end date, "
+    "d int, ragged boolean, n long, n_nonfinite_rows long, n_nonzero_rows long, "
+    "sum_x binary, gram binary, sum_unit binary, pool_keys array<string>, pool_hashes array<long>, pool_x binary"
+)
+
+
+@dataclass
+class _Partial:
+    """One set's running state inside one partition (or the merge of several)."""
+
+    d: int
+    acc: GramAccumulator
+    ragged: bool = False
+    pool_keys: list[str] | None = None
+    pool_hashes: np.ndarray | None = None
+    pool_x: np.ndarray | None = None
+
+    def add(self, X: np.ndarray, keys: list[str], hashes: np.ndarray, pool_rows: int) -> None:
+        self.acc.add(X)
+        self.offer(keys, hashes, X, pool_rows)
+
+    def offer(self, keys: list[str], hashes: np.ndarray, X: np.ndarray, pool_rows: int) -> None:
+        """Keep the pool_rows rows with the smallest (hash, key) among the pool and the offered rows."""
+        if self.pool_keys is not None:
+            keys = self.pool_keys + list(keys)
+            hashes = np.concatenate([self.pool_hashes, hashes])
+            X = np.concatenate([self.pool_x, np.asarray(X, dtype=np.float64)])
+        keep = _bottom_k(hashes, keys, pool_rows)
+        self.pool_keys = [keys[i] for i in keep]
+        self.pool_hashes = hashes[keep]
+        self.pool_x = np.asarray(X, dtype=np.float64)[keep]
+
+
+def _gram_partials(batches: Iterator[pa.RecordBatch], config: ErankConfig) -> Iterator[pa.RecordBatch]:
+    import pyarrow as pa
+
+    states: dict[tuple[Any, ...], _Partial] = {}
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        ids = batch.select(SET_COLS).to_pandas()
+        groups = ids.groupby(SET_COLS, sort=False, dropna=False).indices
+        keys_all = batch.column("row_key").to_pylist()
+        vectors = batch.column("vector")
+        for set_id, index in groups.items():
+            take = pa.array(index)
+            X, d, ragged = arrow_matrix(vectors.take(take))
+            _add_rows(states, set_id, X, d, ragged, [keys_all[i] for i in index], config)
+    for set_id, state in states.items():
+        yield _partial_batch(set_id, state)
+
+
+def _partial_batch(set_id: tuple[Any, ...], state: _Partial) -> pa.RecordBatch:
+    import pyarrow as pa
+
+    arrays = state.acc.to_arrays()
+    pool_x = state.pool_x if state.pool_x is not None else np.zeros((0, state.d))
+    row = dict(zip(SET_COLS, set_id, strict=True))
+    row.update(
+        d=state.d,
+        ragged=state.ragged,
+        n=int(arrays["n"]),
+        n_nonfinite_rows=int(arrays["n_nonfinite_rows"]),
+        n_nonzero_rows=int(arrays["n_nonzero_rows"]),
+        sum_x=arrays["sum_x"].tobytes(),
+        gram=arrays["gram"].tobytes(),
+        sum_unit=arrays["sum_unit"].tobytes(),
+        pool_keys=state.pool_keys or [],
+        pool_hashes=[int(h) for h in (state.pool_hashes if state.pool_hashes is not None else [])],
+        pool_x=np.ascontiguousarray(pool_x, dtype=np.float64).tobytes(),
+    )
+    return pa.RecordBatch.from_pylist([row], schema=_partial_schema())
+
+
+def _partial_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("set_kind", pa.string()), ("set_key", pa.string()), ("model", pa.string()),
+            ("period", pa.string()), ("set_start", pa.date32()), ("set_end", pa.date32()),
+            ("d", pa.int32()), ("ragged", pa.bool_()), ("n", pa.int64()),
+            ("n_nonfinite_rows", pa.int64()), ("n_nonzero_rows", pa.int64()),
+            ("sum_x", pa.binary()), ("gram", pa.binary()), ("sum_unit", pa.binary()),
+            ("pool_keys", pa.list_(pa.string())), ("pool_hashes", pa.list_(pa.int64())), ("pool_x", pa.binary()),
+        ]
+    )
+
+
+def _gram_reduce(pdf: pd.DataFrame, config: ErankConfig) -> pd.DataFrame:
+    """Merge one set's partial states (any order gives the same sums up to rounding) and finish."""
+    import pandas as pd
+
+    set_id = {c: pdf[c].iloc[0] for c in SET_COLS}
+    dims = set(pdf["d"].astype(int))
+    n = int(pdf["n"].sum())
+    if len(dims) > 1 or bool(pdf["ragged"].any()):
+        return pd.DataFrame([_stats_row(set_id, _ragged_stats(n, max(dims)), (None,) * 3, "gram", config)])
+    d = dims.pop()
+    # Sum in a fixed order (by the partial's content) so re-runs give bit-identical float64 sums.
+    pdf = pdf.assign(_order=[zlib.crc32(g) for g in pdf["gram"]]).sort_values("_order", kind="stable")
+    state = _Partial(d=d, acc=GramAccumulator(d))
+    for part in pdf.itertuples(index=False):
+        state.acc.merge(
+            GramAccumulator.from_arrays(
+                {
+                    "n": part.n,
+                    "n_nonfinite_rows": part.n_nonfinite_rows,
+                    "n_nonzero_rows": part.n_nonzero_rows,
+                    "sum_x": np.frombuffer(part.sum_x, dtype=np.float64),
+                    "gram": np.frombuffer(part.gram, dtype=np.float64).reshape(d, d),
+                    "sum_unit": np.frombuffer(part.sum_unit, dtype=np.float64),
+                }
+            )
+        )
+        keys = list(part.pool_keys)
+        if keys:
+            pool = np.frombuffer(part.pool_x, dtype=np.float64).reshape(len(keys), d)
+            state.offer(keys, np.asarray(part.pool_hashes, dtype=np.int64), pool, config.pool_rows)
+    return pd.DataFrame([measure_gram(set_id, state, config)])
+
+
+def measure_gram(set_id: dict[str, Any], state: _Partial, config: ErankConfig) -> dict[str, Any]:
+    """One erank_stats row from a set's merged float64 state: d×d eigendecomposition + pool erank_at_n."""
+    if state.ragged:
+        return _stats_row(set_id, _ragged_stats(state.acc.n, state.d), (None, None, None), "gram", config)
+    stats = state.acc.stats(config.eps)
+    at_n: tuple[Any, Any, Any] = (None, None, None)
+    if state.pool_keys and stats["n_nonfinite_rows"] == 0:
+        # The pool in row_key order: the same matrix the exact route subsamples.
+        order = sorted(range(len(state.pool_keys)), key=state.pool_keys.__getitem__)
+        at_n = _at_n(state.pool_x[order], set_id, config)
+    return _stats_row(set_id, stats, at_n, "gram", config)
+
+
+# ---------------------------------------------------------------------------------- external sets
+
+
+EXTERNAL_BATCH_ROWS = 65_536
+
+
+def external_stats(
+    path: str | os.PathLike[str],
+    config: ErankConfig,
+    *,
+    set_col: str | None = None,
+    vector_col: str = "vector",
+) -> list[dict[str, Any]]:
+    """erank_stats rows (set_kind 'external') for the sets of a ``.parquet`` or ``.npy`` file, locally.
+
+    No Spark: a file people point the CLI at is measured in this process, streaming the Parquet file
+    in batches, with the same two routes as the pipeline (sets above ``gram_threshold`` rows are
+    accumulated batch by batch, so memory stays O(d²) per large set). Parquet: ``set_col`` names the
+    set of each row (``set`` by default; without such a column the whole file is one set named after
+    the file). ``.npy``: one 2-D array, one set. Row keys are row numbers, so rows are measured in file
+    order.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if path.suffix == ".npy":
+        return [_external_npy(path, config)]
+    if path.suffix != ".parquet":
+        raise ValueError(f"{path}: expected a .parquet or .npy file")
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    names = pf.schema_arrow.names
+    if vector_col not in names:
+        raise ValueError(f"{path}: no vector column {vector_col!r}; columns are {names} (use --vector-col)")
+    if set_col is not None and set_col not in names:
+        raise ValueError(f"{path}: no set column {set_col!r}; columns are {names} (use --set-col)")
+    column = set_col if set_col is not None else ("set" if "set" in names else None)
+
+    def set_keys(batch: pa.RecordBatch) -> list[str]:
+        if column is None:
+            return [path.stem] * batch.num_rows
+        return ["" if v is None else str(v) for v in batch.column(column).to_pylist()]
+
+    sizes: dict[str, int] = {}
+    if column is not None:
+        for batch in pf.iter_batches(batch_size=EXTERNAL_BATCH_ROWS, columns=[column]):
+            for key in set_keys(batch):
+                sizes[key] = sizes.get(key, 0) + 1
+    else:
+        sizes[path.stem] = pf.metadata.num_rows
+
+    small: dict[str, list[Any]] = {k: [] for k, n in sizes.items() if n <= config.gram_threshold}
+    big: dict[str, _Partial] = {}
+    row = 0
+    columns = [vector_col] + ([column] if column is not None else [])
+    for batch in pf.iter_batches(batch_size=EXTERNAL_BATCH_ROWS, columns=columns):
+        keys = set_keys(batch)
+        rows = np.arange(row, row + batch.num_rows)
+        row += batch.num_rows
+        by_set: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            by_set.setdefault(key, []).append(i)
+        for key, index in by_set.items():
+            vectors = batch.column(vector_col).take(index)
+            if key in small:
+                small[key].extend(vectors.to_pylist())
+                continue
+            X, d, ragged = arrow_matrix(vectors)
+            _add_rows(big, key, X, d, ragged, [_row_key(r) for r in rows[index]], config)
+    out = []
+    for key in sorted(sizes):
+        set_id = _external_id(key)
+        if key in small:
+            X, d, ragged = stack_vectors(small[key])
+            out.append(measure_exact(set_id, X, d, ragged, [_row_key(i) for i in range(len(small[key]))], config))
+        else:
+            out.append(measure_gram(set_id, big[key], config))
+    return out
+
+
+def _external_npy(path: Any, config: ErankConfig) -> dict[str, Any]:
+    data = np.load(path, mmap_mode="r", allow_pickle=False)
+    if data.ndim != 2:
+        raise ValueError(f"{path}: expected a 2-D array (rows × dim), got shape {data.shape}")
+    n, d = data.shape
+    set_id = _external_id(path.stem)
+    if n <= config.gram_threshold:
+        return measure_exact(set_id, np.asarray(data, dtype=np.float64), d, False, [_row_key(i) for i in range(n)], config)
+    states: dict[str, _Partial] = {}
+    for start in range(0, n, EXTERNAL_BATCH_ROWS):
+        block = np.asarray(data[start : start + EXTERNAL_BATCH_ROWS])
+        keys = [_row_key(i) for i in range(start, start + block.shape[0])]
+        _add_rows(states, path.stem, block, d, False, keys, config)
+    return measure_gram(set_id, states[path.stem], config)
+
+
+def _add_rows(
+    states: dict[Any, _Partial], key: Any, X: np.ndarray, d: int, ragged: bool, keys: list[str], config: ErankConfig
+) -> None:
+    """Fold rows of one set into its running state (ragged rows only count: the set will be NULL)."""
+    state = states.get(key)
+    if state is None:
+        state = states[key] = _Partial(d=d, acc=GramAccumulator(max(d, 0)))
+    if ragged or d != state.d or state.ragged:
+        state.ragged = True
+        state.acc.n += len(keys)
+        return
+    state.add(X, keys, row_hashes(keys, config.seed), config.pool_rows)
+
+
+def _row_key(i: int) -> str:
+    """Row number as a key that sorts like the number (file order)."""
+    return f"{int(i):015d}"
+
+
+def _external_id(key: str) -> dict[str, Any]:
+    return {"set_kind": "external", "set_key": key, "model": "external", "period": "external",
+            "set_start": None, "set_end": None}
+
+
+TABLE_COLUMNS = (
+    ("set_key", "{}"), ("model", "{}"), ("n", "{}"), ("d", "{}"), ("erank", "{:.4f}"), ("erank_rv", "{:.4f}"),
+    ("erank_at_n", "{:.3f}"), ("erank_ci_low", "{:.3f}"), ("erank_ci_high", "{:.3f}"),
+    ("stable_rank", "{:.3f}"), ("participation_ratio", "{:.3f}"), ("numerical_rank", "{}"),
+    ("alpha", "{:.3f}"), ("mean_cosine", "{:.4f}"), ("top1_share", "{:.4f}"), ("route", "{}"),
+    ("null_reason", "{}"),
+)
+
+
+def render_stats(rows: Sequence[dict[str, Any]], fmt: str) -> str:
+    """``table``: aligned columns for people; ``json``: one object per set, erank_stats column names."""
+    import json
+
+    from digestflow import schemas
+
+    if fmt == "json":
+        names = schemas.load("erank_stats").names
+        return "".join(json.dumps({k: row.get(k) for k in names}, default=str) + "\n" for row in rows)
+    header = [name for name, _ in TABLE_COLUMNS]
+    body = [
+        ["" if row.get(name) is None else spec.format(row[name]) for name, spec in TABLE_COLUMNS] for row in rows
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def write_stats_file(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> None:
+    """Write erank_stats rows (partition columns included) to one Parquet file with the table's types."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from digestflow import schemas
+
+    schema = schemas.load("erank_stats").arrow()
+    now = dt.datetime.now(dt.UTC)
+    table = pa.Table.from_pylist([{**row, "computed_at": row.get("computed_at", now)} for row in rows], schema=schema)
+    pq.write_table(table, path, compression="zstd")
+
+
+# ----------------------------------------------------------------------------------------- helpers
+
+
+def stack_vectors(vectors: Sequence[Any]) -> tuple[np.ndarray, int, bool]:
+    """Rows → (float64 matrix, d, ragged). A null vector (or null element) becomes a NaN row, so the
+    set is reported as having nonfinite rows instead of losing the row; different lengths → ragged."""
+    lengths = [len(v) for v in vectors if v is not None]
+    d = max(lengths, default=0)
+    if any(length != d for length in lengths):
+        return np.zeros((0, d)), d, True
+    X = np.full((len(vectors), d), np.nan)
+    for i, v in enumerate(vectors):
+        if v is not None:
+            try:
+                X[i] = np.asarray(v, dtype=np.float64)
+            except (TypeError, ValueError):  # a null element inside the vector
+                X[i] = [np.nan if x is None else x for x in v]
+    return X, d, False
+
+
+def arrow_matrix(vectors: pa.Array) -> tuple[np.ndarray, int, bool]:
+    """A list<float|double> Arrow column → (matrix, d, ragged) without a per-row Python loop when every
+    row has the same length and no nulls (the common case); otherwise via :func:`stack_vectors`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(vectors, pa.ChunkedArray):
+        vectors = vectors.combine_chunks()
+    lengths = pc.list_value_length(vectors)
+    if vectors.null_count == 0 and len(vectors) > 0:
+        lo, hi = pc.min_max(lengths).values()
+        if lo.as_py() == hi.as_py():
+            d = int(lo.as_py())
+            flat = vectors.flatten().to_numpy(zero_copy_only=False)
+            return flat.reshape(len(vectors), d), d, False
+    return stack_vectors(vectors.to_pylist())
+
+
+def row_hashes(keys: Sequence[str], seed: int) -> np.ndarray:
+    """Seeded 63-bit hash of each row key (blake2b): the random order that picks a set's pool."""
+    salt = seed.to_bytes(8, "little", signed=True)
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8, salt=salt).digest(), "little") >> 1 for k in keys),
+        dtype=np.int64,
+        count=len(keys),
+    )
+
+
+def _bottom_k(hashes: np.ndarray, keys: Sequence[str], k: int) -> np.ndarray:
+    """Indices of the k smallest (hash, key) pairs, in that order (ties in hash broken by key)."""
+    if len(keys) <= k:
+        order = np.lexsort((np.asarray(keys, dtype=object), hashes)) if len(keys) else np.arange(0)
+        return order
+    candidates = np.argpartition(hashes, k - 1)[:k]
+    cutoff = hashes[candidates].max()
+    inside = np.flatnonzero(hashes <= cutoff)
+    order = inside[np.lexsort((np.asarray([keys[i] for i in inside], dtype=object), hashes[inside]))]
+    return order[:k]
+
+
+def set_seed(set_id: dict[str, Any], seed: int) -> int:
+    """Per-set subsampling seed: deterministic, independent of which other sets run alongside."""
+    text = f"{set_id['set_kind']}\x1f{set_id['set_key']}\x1f{set_id['model']}\x1f{set_id['period']}"
+    return (seed * 1_000_003 + zlib.crc32(text.encode())) % 2**32
+
+
+def _at_n(pool: np.ndarray, set_id: dict[str, Any], config: ErankConfig) -> tuple[Any, Any, Any]:
+    return erank_at_n(
+        pool, config.at_n_m, B=config.at_n_b, seed=set_seed(set_id, config.seed), eps=config.eps, ci=config.ci
+    )
+
+
+def _ragged_stats(n: int, d: int) -> dict[str, Any]:
+    from digestflow.metrics.spectrum import STAT_KEYS
+
+    stats: dict[str, Any] = dict.fromkeys(STAT_KEYS)
+    stats.update(n=n, d=d, n_nonfinite_rows=0, null_reason="ragged_vectors")
+    return stats
+
+
+def _stats_row(
+    set_id: dict[str, Any], stats: dict[str, Any], at_n: tuple[Any, Any, Any], route: str, config: ErankConfig
+) -> dict[str, Any]:
+    mean, lo, hi = at_n
+    row = {c: set_id[c] for c in SET_COLS}
+    row.update({k: stats[k] for k in stats})
+    row.update(
+        erank_at_n=mean,
+        erank_ci_low=lo,
+        erank_ci_high=hi,
+        erank_at_n_m=config.at_n_m,
+        erank_at_n_b=config.at_n_b,
+        route=route,
+        eps=config.eps,
+    )
+    return row
+
+
+__all__ = [
+    "CALENDAR_KINDS",
+    "SET_COLS",
+    "ErankConfig",
+    "calendar_read_dates",
+    "calendar_set_rows",
+    "erank_stats",
+    "exact_route",
+    "external_stats",
+    "gram_route",
+    "owned_periods",
+    "render_stats",
+    "set_sizes",
+    "term_set_rows",
+    "week_start",
+    "write_stats_file",
+]
