@@ -42,7 +42,9 @@ def _members() -> list[tuple[str, Path]]:
 
 
 def build_library_zip(out_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Write ``digestflow-<version>-<hash>.zip`` into ``out_dir`` (default ``dist/``) and return its path.
+    """Write ``digestflow-<version>-<hash>.zip`` into ``out_dir`` and return its path.
+
+    ``out_dir`` defaults to ``$DIGESTFLOW_CACHE/pyfiles`` (``~/.cache/digestflow/pyfiles``).
 
     The name carries a content hash: Spark caches shipped files by name, so two different builds never
     share one; rebuilding unchanged sources returns the existing file.
@@ -57,7 +59,9 @@ def build_library_zip(out_dir: str | os.PathLike[str] | None = None) -> Path:
     digest = hashlib.sha256()
     for arcname, path in members:
         digest.update(arcname.encode() + b"\0" + path.read_bytes() + b"\0")
-    target = Path(out_dir or "dist").absolute() / f"digestflow-{release}-{digest.hexdigest()[:10]}.zip"
+    if out_dir is None:
+        out_dir = Path(os.environ.get("DIGESTFLOW_CACHE", Path.home() / ".cache" / "digestflow")) / "pyfiles"
+    target = Path(out_dir).absolute() / f"digestflow-{release}-{digest.hexdigest()[:10]}.zip"
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,11 @@ def job_main(stage: str, argv: Sequence[str] | None = None) -> None:
 
     if stage != ALL_STAGES and stage not in RUN_ORDER:
         raise SystemExit(f"unknown stage {stage!r}: expected one of {', '.join([*RUN_ORDER, ALL_STAGES])}")
+    from digestflow.cli import main
+
     _setup_logging(verbose=False)
-    job_command(stage).main(
-        args=list(sys.argv[1:] if argv is None else argv), prog_name=f"jobs/{stage}.py"
-    )
+    args = list(sys.argv[1:] if argv is None else argv)
+    if stage in main.commands:  # the CLI's own command: identical flags and behaviour
+        main.main(args=[stage, *args], prog_name="digestflow")
+    else:  # a stage with no dedicated CLI command yet: the shared --date/--start/--end options
+        job_command(stage).main(args=args, prog_name=f"jobs/{stage}.py")
