@@ -174,10 +174,16 @@ def build_session(settings: Settings, app_name: str = "digestflow") -> SparkSess
     java_opts = jvm_options(settings)
     if java_opts:
         builder = builder.config("spark.driver.extraJavaOptions", java_opts)
-    if settings.py_files:
+    ship = settings.py_files not in ("", "none")
+    if ship:
         builder = builder.config("spark.submit.pyFiles", settings.py_files)
     for key, value in {**settings.extra_spark_conf(), **submitted}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    if not local and not ship and settings.py_files != "none" and not submitted.get("spark.submit.pyFiles"):
+        # Executors need this library; nobody shipped it, so ship the driver's own code (bundle.py).
+        from digestflow.bundle import build_library_zip
+
+        spark.sparkContext.addPyFile(str(build_library_zip()))
     return spark
