@@ -1,0 +1,154 @@
+"""Marts: the small tables a dashboard reads instead of scanning ``papers`` (pure DataFrame transforms).
+
+- :func:`summarize_days` → ``daily_summary``: one row per digest date.
+- :func:`select_trend_lists` → ``trend_mart``: top rising / falling / new terms per window, with the
+  weekly-share sparkline of each.
+- :func:`select_erank_series` → ``erank_mart``: erank and erank_at_n of day and week sets over time.
+
+Each function takes DataFrames and returns one with exactly its table's columns; the marts stage does
+the reading and publishing. Missing inputs are passed as empty frames with the right schema, so a mart
+of a table that does not exist yet is simply empty.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from digestflow import schemas
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+#: A URL counts as a code link when it points at one of these hosts (project pages do not count).
+CODE_LINK = r"^https?://(www\.)?(github\.com|gitlab\.com|bitbucket\.org|codeberg\.org|gitee\.com|sourceforge\.net)/"
+#: Ingest outputs whose validation decides a date's ``validation_success``.
+VALIDATED_TABLES = ("papers", "rejects")
+TOP_N = 10
+
+
+def _finish(df: DataFrame, table: str) -> DataFrame:
+    """Cast to the schema's types and order, so the stage writes exactly what the schema says."""
+    from pyspark.sql import functions as F
+
+    schema = schemas.load(table)
+    return df.select(*[F.col(c.name).cast(c.type).alias(c.name) for c in schema.columns])
+
+
+def summarize_days(
+    papers: DataFrame,
+    history: DataFrame,
+    rejects: DataFrame,
+    validations: DataFrame,
+    start: dt.date,
+    end: dt.date,
+) -> DataFrame:
+    """``daily_summary`` rows for digest dates in [start, end] that have papers, rejects or validations.
+
+    ``history`` is ``(paper_id, digest_date)`` of every date up to ``end`` (earlier dates decide what
+    is new); ``validations`` is ``validation_results`` (or an empty frame with at least its
+    ``table_name, partition, suite, success, validated_at, run_id`` columns).
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    def in_range(df: DataFrame) -> DataFrame:
+        return df.where(F.col("digest_date").between(F.lit(start), F.lit(end)))
+
+    first_seen = history.groupBy("paper_id").agg(F.min("digest_date").alias("first_seen"))
+    has_code = F.exists("urls", lambda u: u.rlike(CODE_LINK))
+    paper_days = (
+        in_range(papers)
+        .join(first_seen, "paper_id", "left")
+        .withColumn("first_seen", F.least(F.coalesce("first_seen", "digest_date"), "digest_date"))
+        .groupBy("digest_date")
+        .agg(
+            F.count(F.lit(1)).alias("n_papers"),
+            F.count_distinct(F.when(F.col("first_seen") == F.col("digest_date"), F.col("paper_id"))).alias(
+                "n_new_papers"
+            ),
+            F.count_distinct(F.when(F.col("first_seen") < F.col("digest_date"), F.col("paper_id"))).alias(
+                "n_repeated_papers"
+            ),
+            F.avg("n_words").alias("mean_abstract_words"),
+            F.avg(F.col("abstract_truncated").cast("double")).alias("share_truncated"),
+            F.avg(has_code.cast("double")).alias("share_with_code"),
+        )
+    )
+    reject_days = in_range(rejects).groupBy("digest_date").agg(F.count(F.lit(1)).alias("n_rejects"))
+    digests = (
+        in_range(papers)
+        .select("digest_date", "digest_id")
+        .unionByName(in_range(rejects).select("digest_date", "digest_id"))
+        .groupBy("digest_date")
+        .agg(F.count_distinct("digest_id").alias("n_digests"))
+    )
+
+    # A partition's verdict is its latest run of each suite: a re-ingested date replaces an old failure.
+    latest = Window.partitionBy("table_name", "partition", "suite").orderBy(
+        F.col("validated_at").desc(), F.col("run_id").desc()
+    )
+    validation_days = in_range(
+        validations.where(F.col("table_name").isin(*VALIDATED_TABLES))
+        .withColumn("digest_date", F.to_date(F.regexp_extract("partition", r"digest_date=(\d{4}-\d{2}-\d{2})", 1)))
+        .where(F.col("digest_date").isNotNull())
+        .withColumn("_n", F.row_number().over(latest))
+        .where(F.col("_n") == 1)
+    ).groupBy("digest_date").agg(
+        F.count(F.lit(1)).alias("validation_suites"),
+        F.sum(F.when(F.col("success"), 0).otherwise(1)).alias("validation_failed"),
+    )
+
+    days = (
+        paper_days.join(reject_days, "digest_date", "full")
+        .join(digests, "digest_date", "full")
+        .join(validation_days, "digest_date", "full")
+    )
+    counts = ["n_digests", "n_papers", "n_new_papers", "n_repeated_papers", "n_rejects"]
+    counts += ["validation_suites", "validation_failed"]
+    days = days.fillna(0, subset=counts).withColumn(
+        "validation_success",
+        F.when(F.col("validation_suites") > 0, F.col("validation_failed") == 0),
+    )
+    return _finish(days, "daily_summary")
+
+
+def select_trend_lists(trends: DataFrame, term_stats: DataFrame, top_n: int = TOP_N) -> DataFrame:
+    """``trend_mart``: per (as_of, window) the top ``top_n`` rising, falling and new terms, with sparklines."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    rising = trends.where(F.col("rank_rising") <= top_n).withColumns(
+        {"list": F.lit("rising"), "rank": F.col("rank_rising")}
+    )
+    falling = trends.where(F.col("rank_falling") <= top_n).withColumns(
+        {"list": F.lit("falling"), "rank": F.col("rank_falling")}
+    )
+    by_support = Window.partitionBy("as_of", "window").orderBy(
+        F.col("df_target").desc(), F.col("logodds_z").desc(), F.col("term")
+    )
+    new = (
+        trends.where(F.col("is_new"))
+        .withColumns({"list": F.lit("new"), "rank": F.row_number().over(by_support)})
+        .where(F.col("rank") <= top_n)
+    )
+    lists = rising.unionByName(falling).unionByName(new)
+
+    weeks = (
+        term_stats.where(F.col("share").isNotNull())
+        .groupBy("as_of", "term")
+        .agg(F.array_sort(F.collect_list(F.struct("period_start", "share"))).alias("_points"))
+        .select(
+            "as_of",
+            "term",
+            F.transform("_points", lambda p: p["period_start"]).alias("spark_weeks"),
+            F.transform("_points", lambda p: p["share"]).alias("spark_share"),
+        )
+    )
+    out = lists.join(weeks, ["as_of", "term"], "left").withColumns(
+        {
+            "spark_weeks": F.coalesce("spark_weeks", F.array().cast("array<date>")),
+            "spark_share": F.coalesce("spark_share", F.array().cast("array<double>")),
+        }
+    )
+    return _finish(out, "trend_mart")
