@@ -1,0 +1,100 @@
+"""### digest_daily: one run per digest date
+
+Waits for the day's landing file (`$DIGESTFLOW_LANDING/*<YYYY-MM-DD>*.txt`), then runs each stage of
+the pipeline as its own task, in dependency order: `ingest → terms, embed → trends, erank → marts`
+(only the stages the installed library has). Every stage task runs `digestflow <stage> --date {{ ds }}`
+(one Spark application each, pool `spark`) and overwrites exactly that date's partitions, so clearing
+a task or a run, or backfilling a range again, is safe.
+
+* **No digest that day** (weekends): the sensor ends SKIPPED, and so does the rest of the run. A past
+  date with no file is skipped at the first poke; today's date is polled (reschedule mode, no worker
+  slot held) until two days after the date.
+* **Backfill**: `airflow backfill create --dag-id digest_daily --from-date A --to-date B
+  --max-active-runs 1` (or the UI's *Trigger → Backfill*, or `POST /api/v2/backfills`). One run per
+  date; `--max-active-runs 1` keeps dates in order, which the trend windows rely on. For years of
+  history, `digest_range` does the whole range in one Spark application instead.
+* **Settings**: `DIGESTFLOW_LANDING`, `DIGESTFLOW_WAREHOUSE`, `SPARK_MASTER` in the workers' environment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG, PokeReturnValue, task
+from digestflow_common import (
+    DEFAULT_ARGS,
+    SPARK_POOL,
+    STAGE_TABLES,
+    available_stages,
+    resolved_upstream,
+    stage_command,
+    stage_doc,
+    table_asset,
+)
+
+#: A date's digest may land late; after this long past the date, "no file" means "no digest that day".
+GRACE = dt.timedelta(days=2)
+
+
+@task.sensor(
+    task_id="wait_for_digest",
+    mode="reschedule",
+    poke_interval=600,
+    timeout=int((GRACE + dt.timedelta(days=1)).total_seconds()),
+    soft_fail=True,
+    doc_md=(
+        "Pokes for the landing file of this run's date (reschedule mode: no worker slot is held between "
+        "pokes). Found: passes its name on. Not found and the date is more than two days past: SKIPPED "
+        "(no digest that day, e.g. a weekend), and the stage tasks are skipped with it, never failed."
+    ),
+)
+def wait_for_digest() -> PokeReturnValue:
+    """Runtime only: reads the landing folder from the worker's environment, never at parse time."""
+    import os
+    from pathlib import Path
+
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    ds = get_current_context()["ds"]
+    landing = Path(os.environ.get("DIGESTFLOW_LANDING", "data/landing"))
+    found = sorted(p.name for p in landing.glob(f"*{ds}*.txt") if p.is_file())
+    if found:
+        print(f"landing file(s) for {ds} in {landing}: {', '.join(found)}")
+        return PokeReturnValue(is_done=True, xcom_value=found)
+    if dt.datetime.now(dt.UTC).date() > dt.date.fromisoformat(ds) + GRACE:
+        raise AirflowSkipException(f"no digest for {ds} in {landing} (none expected any more)")
+    print(f"no landing file for {ds} in {landing} yet; poking again")
+    return PokeReturnValue(is_done=False)
+
+
+with DAG(
+    dag_id="digest_daily",
+    description="Landing file of one date → every digestflow stage, one task per stage",
+    schedule="@daily",
+    start_date=dt.datetime(2024, 5, 27, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["digestflow", "daily", "spark"],
+    doc_md=__doc__,
+) as dag:
+    sensor = wait_for_digest()
+    stages = available_stages()
+    tasks = {
+        stage: BashOperator(
+            task_id=stage,
+            bash_command=stage_command(stage, "--date {{ ds }}"),
+            pool=SPARK_POOL,
+            outlets=[table_asset(t) for t in STAGE_TABLES[stage]],
+            execution_timeout=dt.timedelta(hours=1),
+            doc_md=stage_doc(stage),
+        )
+        for stage in stages
+    }
+    for stage, upstream in resolved_upstream(stages).items():
+        for up in upstream:
+            tasks[up] >> tasks[stage]
+        if not upstream:
+            sensor >> tasks[stage]

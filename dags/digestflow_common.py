@@ -1,0 +1,101 @@
+"""What the digestflow DAGs share: the stage graph, the published tables as Assets, task defaults.
+
+Orchestration only (STYLE.md §1): nothing here imports Spark or the digestflow library, reads data,
+or asks the metadata DB at parse time. Every task calls the one ``digestflow`` CLI, the same command
+people, docker-compose and the tests run, so a task's log shows exactly what the CLI prints (the
+stage's row counts) and a failed task can be re-run by hand with the command shown in its log.
+
+Settings reach the CLI through the environment of the Airflow worker (``DIGESTFLOW_LANDING``,
+``DIGESTFLOW_WAREHOUSE``, ``SPARK_MASTER``; absolute paths, since BashOperator runs in a temp dir).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+from pathlib import Path
+
+from airflow.sdk import Asset
+
+#: The stages in ``digestflow.pipeline.RUN_ORDER`` order with the stages each one reads from.
+#: tests/test_dags.py checks this list against RUN_ORDER, so a renamed or new stage is caught.
+STAGE_UPSTREAM: dict[str, tuple[str, ...]] = {
+    "ingest": (),
+    "terms": ("ingest",),
+    "embed": ("ingest",),
+    "trends": ("terms",),
+    "erank": ("embed",),
+    "marts": ("ingest", "trends", "erank"),
+}
+
+#: The tables each stage publishes (each one an Airflow Asset; see :func:`table_asset`).
+STAGE_TABLES: dict[str, tuple[str, ...]] = {
+    "ingest": ("papers", "rejects"),
+    "terms": ("paper_terms",),
+    "embed": ("embeddings",),
+    "trends": ("keyword_trends", "term_stats"),
+    "erank": ("erank_stats",),
+    "marts": ("daily_summary", "trend_mart"),
+}
+
+#: Spark applications share this pool. ``digestflow.airflow_local`` creates it with 1 slot: one local
+#: Spark app already uses both cores of a small machine; more at once only thrash.
+SPARK_POOL = "spark"
+
+DEFAULT_ARGS = {
+    "owner": "digestflow",
+    "retries": 2,
+    "retry_delay": dt.timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=10),
+}
+
+
+def table_asset(table: str) -> Asset:
+    """The Asset for one published table; the URI names the table, not a path, so it is the same on
+    every deployment (the warehouse root is a runtime setting)."""
+    return Asset(name=f"digestflow.{table}", uri=f"digestflow://warehouse/{table}", group="digestflow")
+
+
+def available_stages() -> list[str]:
+    """The stages of STAGE_UPSTREAM whose module exists in the installed library.
+
+    Other stages land over time; a stage that is not there yet is left out of the DAG (its downstream
+    tasks are wired to its upstream instead) rather than failing every run. This looks for
+    ``digestflow/stages/<name>.py`` with ``find_spec`` on the top-level package only: no digestflow or
+    Spark import, no data read.
+    """
+    spec = importlib.util.find_spec("digestflow")
+    if spec is None or not spec.submodule_search_locations:
+        return ["ingest"]
+    stages_dir = Path(next(iter(spec.submodule_search_locations))) / "stages"
+    return [name for name in STAGE_UPSTREAM if (stages_dir / f"{name}.py").is_file()]
+
+
+def resolved_upstream(stages: list[str]) -> dict[str, list[str]]:
+    """Each present stage's upstream among the present stages (a missing one is replaced by its own
+    upstream, transitively), so skipping an absent stage never drops a dependency."""
+    present = set(stages)
+
+    def walk(name: str) -> set[str]:
+        found: set[str] = set()
+        for up in STAGE_UPSTREAM[name]:
+            found |= {up} if up in present else walk(up)
+        return found
+
+    return {name: [s for s in stages if s in walk(name)] for name in stages}
+
+
+def stage_command(stage: str, dates: str) -> str:
+    """The bash command of a stage task; ``dates`` is the CLI's ``--date …`` or ``--start … --end …``."""
+    return f"digestflow {stage} {dates}"
+
+
+def stage_doc(stage: str) -> str:
+    tables = ", ".join(f"`{t}`" for t in STAGE_TABLES[stage])
+    return (
+        f"Runs `digestflow {stage}` for this run's date in its own Spark application (pool "
+        f"`{SPARK_POOL}`) and publishes {tables} (each an Asset). The log ends with the stage's row "
+        f"counts (`in, out, rejected, partitions`). Re-running overwrites exactly this date's "
+        f"partitions, so clearing the task is always safe."
+    )

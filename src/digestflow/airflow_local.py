@@ -1,0 +1,346 @@
+"""A local Airflow in one command (``make airflow`` / ``make airflow-stop``), sized for a small machine.
+
+Why not ``airflow standalone``: it binds every interface and starts a worker per core for the API
+server and 32 executor slots. Here each component (api-server, scheduler, dag-processor, triggerer)
+is started bound to 127.0.0.1 with one API worker, parallelism 2 and a ``spark`` pool of one slot,
+on SQLite with the LocalExecutor (the only executor Airflow 3 ships; SQLite works with it for one
+machine). Everything lives under one ``AIRFLOW_HOME`` (default ``data/airflow``): the SQLite DB, task
+logs, component logs, pid files, the generated admin password and the JWT secret the components share.
+
+Used by the Makefile, by tests/test_airflow_e2e.py and by benchmarks/bench_airflow.py, so the setup
+people run is the one that is tested.
+
+    python -m digestflow.airflow_local start [--home data/airflow] [--port 8080]
+    python -m digestflow.airflow_local stop  [--home data/airflow]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+USER = "admin"
+
+
+class _NotOurs:
+    """Stands in for a Popen when the component was started by another process (poll: unknown)."""
+
+    @staticmethod
+    def poll() -> None:
+        return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class LocalAirflow:
+    """One local Airflow deployment rooted at ``home``; its settings persist in ``home/local.json``."""
+
+    home: Path
+    port: int = 8080
+    dags: Path = REPO / "dags"
+    landing: Path = REPO / "data" / "landing"
+    warehouse: Path = REPO / "data" / "warehouse"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.home = Path(self.home).absolute()
+        self.dags, self.landing, self.warehouse = (
+            Path(p).absolute() for p in (self.dags, self.landing, self.warehouse)
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def password_file(self) -> Path:
+        return self.home / "simple_auth_manager_passwords.json.generated"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    def password(self) -> str:
+        return str(json.loads(self.password_file.read_text())[USER])
+
+    def _state(self) -> dict[str, Any]:
+        state_file = self.home / "local.json"
+        state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+        if "jwt_secret" not in state:
+            state["jwt_secret"] = secrets.token_urlsafe(32)
+        if "log_ports" not in state:
+            state["log_ports"] = [free_port(), free_port()]
+        state["port"] = self.port
+        self.home.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps(state, indent=1))
+        state_file.chmod(0o600)
+        return state
+
+    def config(self) -> dict[str, dict[str, str]]:
+        """Airflow settings, written to ``home/airflow.cfg`` so that ``AIRFLOW_HOME=… airflow <cmd>``
+        (backfill create, tasks clear, dags test) talks to this deployment with nothing else set."""
+        state = self._state()
+        return {
+            "core": {
+                "dags_folder": str(self.dags),
+                "load_examples": "False",
+                "executor": "LocalExecutor",
+                "parallelism": "2",
+                "dags_are_paused_at_creation": "False",
+                "simple_auth_manager_users": f"{USER}:admin",
+                "simple_auth_manager_passwords_file": str(self.password_file),
+            },
+            "database": {"sql_alchemy_conn": f"sqlite:///{self.home / 'airflow.db'}"},
+            "api": {"host": "127.0.0.1", "port": str(self.port), "workers": "1", "base_url": self.url},
+            "api_auth": {"jwt_secret": state["jwt_secret"]},
+            "dag_processor": {"parsing_processes": "1", "refresh_interval": "30"},
+            "logging": {
+                "worker_log_server_port": str(state["log_ports"][0]),
+                "trigger_log_server_port": str(state["log_ports"][1]),
+            },
+        }
+
+    def write_config(self) -> Path:
+        lines = ["# written by digestflow.airflow_local (make airflow); rewritten on every start"]
+        for section, values in self.config().items():
+            lines += ["", f"[{section}]", *(f"{key} = {value}" for key, value in values.items())]
+        cfg = self.home / "airflow.cfg"
+        cfg.write_text("\n".join(lines) + "\n")
+        cfg.chmod(0o600)
+        return cfg
+
+    def env(self) -> dict[str, str]:
+        """The environment every component, and so every task, runs with: AIRFLOW_HOME (the rest of
+        Airflow's settings are in its airflow.cfg), the venv on PATH, digestflow's settings."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+        env.update(
+            {
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+                "AIRFLOW_HOME": str(self.home),
+                "DIGESTFLOW_LANDING": str(self.landing),
+                "DIGESTFLOW_WAREHOUSE": str(self.warehouse),
+                "GX_ANALYTICS_ENABLED": "false",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def airflow(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run an ``airflow`` CLI command against this deployment."""
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "airflow"), *args],
+            env=self.env(), check=check, capture_output=True, text=True, timeout=timeout,
+        )
+
+    def init(self) -> None:
+        """Folders, admin password, migrated DB and the ``spark`` pool (idempotent)."""
+        for folder in (self.home, self.run_dir, self.home / "logs", self.landing, self.warehouse):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.write_config()
+        if not self.password_file.is_file():
+            self.password_file.write_text(json.dumps({USER: secrets.token_urlsafe(12)}) + "\n")
+            self.password_file.chmod(0o600)
+        import airflow
+
+        stamp = self.home / f".migrated-{airflow.__version__}"
+        if not stamp.is_file():
+            self.airflow("db", "migrate")
+            stamp.touch()
+        self.airflow("pools", "set", "spark", "1", "one Spark application at a time: one local app uses every core")
+
+    def pids(self) -> dict[str, int]:
+        found = {}
+        for name in COMPONENTS:
+            pid_file = self.run_dir / f"{name}.pid"
+            if pid_file.is_file():
+                pid, started = (int(x) for x in pid_file.read_text().split())
+                if _start_ticks(pid) == started:
+                    found[name] = pid
+        return found
+
+    def start(self, timeout: float = 300) -> None:
+        """Start the four components (each in its own process group) and wait until they report healthy."""
+        if running := self.pids():
+            raise RuntimeError(f"already running under {self.home}: {running} (stop it first)")
+        if _port_in_use(self.port):
+            raise RuntimeError(f"port {self.port} on 127.0.0.1 is taken: pick another with --port")
+        self.init()
+        env = self.env()
+        logs = self.home / "components"
+        logs.mkdir(exist_ok=True)
+        airflow_bin = str(Path(sys.executable).parent / "airflow")
+        for name in COMPONENTS:
+            args = [airflow_bin, name]
+            if name == "api-server":
+                args += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+            with open(logs / f"{name}.log", "ab") as log:
+                proc = subprocess.Popen(
+                    args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True, cwd=self.home,
+                )
+            (self.run_dir / f"{name}.pid").write_text(f"{proc.pid} {_start_ticks(proc.pid)}")
+            self._procs[name] = proc
+        try:
+            self.wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def health(self) -> dict[str, str]:
+        with urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=10) as resp:
+            body = json.load(resp)
+        return {k: v.get("status", "?") for k, v in body.items() if isinstance(v, dict)}
+
+    def wait_healthy(self, timeout: float = 300) -> None:
+        deadline, last = time.monotonic() + timeout, "api-server not answering"
+        while time.monotonic() < deadline:
+            dead = [n for n in COMPONENTS if n not in self.pids() or self._procs.get(n, _NotOurs).poll() is not None]
+            if dead:
+                raise RuntimeError(f"{', '.join(dead)} exited; see {self.home / 'components'}/<name>.log")
+            try:
+                status = self.health()
+                if all(status.get(c) == "healthy" for c in ("metadatabase", "scheduler", "dag_processor", "triggerer")):
+                    return
+                last = str(status)
+            except (OSError, ValueError) as exc:
+                last = str(exc)
+            time.sleep(2)
+        raise TimeoutError(f"Airflow under {self.home} not healthy after {timeout:.0f}s: {last}")
+
+    def stop(self, timeout: float = 60) -> list[str]:
+        """SIGTERM each component's process group (its workers, task processes and their Spark JVMs
+        go with it), SIGKILL what is left after ``timeout``. Returns the names stopped."""
+        running = self.pids()
+        for pid in running.values():
+            _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(_alive(pid) for pid in running.values()):
+            time.sleep(0.5)
+        for pid in running.values():
+            _signal_group(pid, signal.SIGKILL)
+        for name in COMPONENTS:
+            (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
+        for proc in self._procs.values():  # reap our own children (started in this process)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        self._procs.clear()
+        return list(running)
+
+    # --- REST helpers (the tests and the benchmark use them) ---
+    def token(self) -> str:
+        """A bearer token from ``POST /auth/token`` for the admin user."""
+        body = json.dumps({"username": USER, "password": self.password()}).encode()
+        req = urllib.request.Request(
+            f"{self.url}/auth/token", data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return str(json.load(resp)["access_token"])
+
+    def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        req = urllib.request.Request(
+            f"{self.url}/api/v2{path}",
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token or self.token()}"},
+            method=method,
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return json.load(resp)
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"{method} {path}: HTTP {exc.code}: {exc.read().decode(errors='replace')}") from exc
+
+
+def _start_ticks(pid: int) -> int:
+    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22), or -1.
+
+    Stored beside the pid, it tells our component from an unrelated process that reused the pid, so
+    stop never signals anything it did not start. (Airflow rewrites its process title and environ
+    block, so those cannot identify it.)
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return -1
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").is_dir() and "zombie" not in _status(pid)
+
+
+def _status(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return "zombie"
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)  # started with start_new_session: the group id is the leader's pid
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m digestflow.airflow_local", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["start", "stop", "status"])
+    parser.add_argument("--home", default=os.environ.get("AIRFLOW_LOCAL_HOME", str(REPO / "data" / "airflow")))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("AIRFLOW_PORT", "8080")))
+    parser.add_argument("--landing", default=os.environ.get("DIGESTFLOW_LANDING", str(REPO / "data" / "landing")))
+    parser.add_argument("--warehouse", default=os.environ.get("DIGESTFLOW_WAREHOUSE", str(REPO / "data" / "warehouse")))
+    args = parser.parse_args(argv)
+    local = LocalAirflow(Path(args.home), port=args.port, landing=Path(args.landing), warehouse=Path(args.warehouse))
+    if args.command == "stop":
+        stopped = local.stop()
+        print(f"stopped {', '.join(stopped)}" if stopped else f"nothing running under {local.home}")
+        return 0
+    if args.command == "status":
+        running = local.pids()
+        print(f"running under {local.home}: {running}" if running else f"nothing running under {local.home}")
+        return 0 if running else 1
+    print(f"starting Airflow under {local.home} (SQLite, LocalExecutor, parallelism 2, pool spark=1) ...")
+    local.start()
+    print(
+        f"\nAirflow is up: {local.url}  (bound to 127.0.0.1 only)\n"
+        f"  login:     user '{USER}', password in {local.password_file}\n"
+        f"  landing:   {local.landing}   (drop YYYY-MM-DD.txt digests here)\n"
+        f"  warehouse: {local.warehouse}\n"
+        f"  logs:      {local.home / 'components'}/<component>.log, task logs under {local.home / 'logs'}\n"
+        f"  CLI:       AIRFLOW_HOME={local.home} {Path(sys.executable).parent}/airflow backfill create "
+        f"--dag-id digest_daily --from-date A --to-date B --max-active-runs 1\n"
+        f"  stop:      make airflow-stop"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
