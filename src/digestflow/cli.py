@@ -257,6 +257,39 @@ def ddl(engine: str, warehouse: str | None, write: bool) -> None:
     click.echo(sqlmod.substitute(text, warehouse) if warehouse else text, nl=False)
 
 
+@main.command()
+@click.option("--warehouse", help="Warehouse root [DIGESTFLOW_WAREHOUSE].")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="HTML file to write.")
+@click.option("--serve", is_flag=True, help="Then serve it on http://127.0.0.1:PORT/ until Ctrl-C.")
+@click.option("--port", type=int, default=8050, show_default=True)
+def dashboard(warehouse: str | None, out: Path, serve: bool, port: int) -> None:
+    """Write one self-contained HTML page of interactive plots, read from the marts only."""
+    from digestflow import dashboard as dash
+
+    settings_ = Settings().replace(warehouse=warehouse)
+    page = dash.write_dashboard(settings_.warehouse, out)
+    click.echo(f"dashboard: {page.absolute()}")
+    if serve:
+        server = dash.make_server(page, port)
+        click.echo(f"serving on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"), show_default=True,
+              help="Folder for the zip.")
+def bundle(out: Path) -> None:
+    """Zip the library for Spark executors and print its path: spark-submit --py-files "$(digestflow bundle)"."""
+    from digestflow.bundle import build_library_zip
+
+    click.echo(build_library_zip(out))
+
+
 @main.command("generate-sample")
 @click.option("--days", type=int, default=60, show_default=True, help="Calendar days to generate.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write.")
