@@ -7,6 +7,8 @@ spreads over the cluster and a bad file turns into reject rows instead of a fail
 from __future__ import annotations
 
 import datetime as dt
+import os
+import stat
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -50,15 +52,35 @@ def _parse_one(item: dict[str, Any], run_end: dt.date, latest: dt.date) -> list[
     if item["refused"]:
         return [_file_reject(source, b"", item["refused"], f"{source}: not read: {REJECT_REASONS[item['refused']]}", fallback)]
     try:
-        with open(item["path"], "rb") as handle:
-            data = handle.read()
+        data = _read_regular_file(item["path"])
     except OSError as exc:
         return [_file_reject(source, b"", "unreadable_file", f"{source}: cannot read: {exc.strerror}", fallback)]
-    result = parse_digest(data, source=source, run_date=run_end, latest_date=latest)
+    try:
+        result = parse_digest(data, source=source, run_date=run_end, latest_date=latest)
+    except Exception as exc:  # a parser bug on one file must not fail the other files' task
+        text = data.decode("utf-8", errors="replace")
+        detail = f"{source}: the parser failed ({type(exc).__name__}: {exc}); the whole file is kept here"
+        row = _file_reject(source, data, "parser_error", detail, fallback)
+        n_lines = len(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+        return [{**row, "line_start": 1, "line_end": n_lines, "raw_text": text}]
     out = [{"kind": "paper", **p} for p in result.papers]
     for r in result.rejects:
         out.append({"kind": "reject", **r, "digest_date": r["digest_date"] or fallback})
     return out
+
+
+def _read_regular_file(path: str) -> bytes:
+    """The bytes of ``path`` if it is still a regular file, not a symlink, at the moment it is opened.
+
+    The listing checked this already, but the landing folder can change before an executor gets here:
+    ``O_NONBLOCK`` keeps a FIFO swapped in since from hanging the task, ``O_NOFOLLOW`` refuses a
+    symlink swapped in since, and ``fstat`` on the open descriptor refuses directories and devices.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file", path)
+        return handle.read()
 
 
 def _file_reject(source: str, data: bytes, reason: str, detail: str, when: dt.date) -> dict[str, Any]:
@@ -91,6 +113,7 @@ def parse_landing(
     Rows of an undated file that resolve outside the range belong to another run and are left out
     (that run picks the file up again); the caller counts them.
     """
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from digestflow.parsing import PARSER_VERSION
@@ -108,8 +131,27 @@ def parse_landing(
         .where(F.col("digest_date").between(F.lit(start), F.lit(end)))
         .persist()  # read and parse once, although two tables are written from it
     )
-    papers = parsed.where(F.col("kind") == "paper").select(*schemas.load("papers").names)
-    rejects = parsed.where(F.col("kind") == "reject").select(*schemas.load("rejects").names)
+    # The same bytes landed twice under two names (a re-sent e-mail, a copy): keep the papers once, from
+    # the first name, and quarantine the other copy's papers, so a partition never holds a key twice.
+    first = F.min("source_file").over(Window.partitionBy("digest_date", "digest_id"))
+    candidates = parsed.where(F.col("kind") == "paper").withColumn("_first", first)
+    papers = candidates.where(F.col("source_file") == F.col("_first")).select(*schemas.load("papers").names)
+    copies = (
+        candidates.where(F.col("source_file") != F.col("_first"))
+        .withColumn("reason", F.lit("duplicate_file"))
+        .withColumn("raw_text", F.concat_ws("\n", "title", "abstract"))
+        .withColumn(
+            "detail",
+            F.format_string(
+                "%s:%d-%d: this file has the same bytes as %s, whose copy of this paper is kept",
+                "source_file", "line_start", "line_end", "_first",
+            ),
+        )
+    )
+    reject_cols = schemas.load("rejects").names
+    rejects = (
+        parsed.where(F.col("kind") == "reject").select(*reject_cols).unionByName(copies.select(*reject_cols))
+    )
     return papers, rejects
 
 

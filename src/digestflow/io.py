@@ -9,14 +9,17 @@ produced no rows for are removed, so re-running a date always leaves exactly wha
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import datetime as dt
 import errno
+import fcntl
 import os
 import secrets
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,8 +66,12 @@ def partition_relpath(partition: Partition) -> str:
 
 
 def uri(path: Path) -> str:
-    """Spark wants URIs: make the local scheme explicit so a cluster's default FS is never assumed."""
-    return path.absolute().as_uri()
+    """Spark wants URIs: make the local scheme explicit so a cluster's default FS is never assumed.
+
+    Not ``Path.as_uri()``: Hadoop's ``Path`` takes the string unescaped, so the ``%3D`` that as_uri
+    makes of the ``=`` in ``digest_date=…`` would name a folder that does not exist.
+    """
+    return "file://" + str(path.absolute())
 
 
 # --------------------------------------------------------------------------------------------- reads
@@ -151,11 +158,42 @@ class PublishReport:
     removed: int
 
 
+@contextlib.contextmanager
+def table_lock(warehouse: str, table: str) -> Iterator[None]:
+    """Hold ``<warehouse>/_locks/<table>.lock`` exclusively (``flock``) while partitions are swapped.
+
+    Two runs publishing the same table take turns, so "is the partition there yet?" and the swap that
+    follows cannot interleave (the last writer wins, whole partitions only). The kernel drops the lock
+    when its process dies, even on SIGKILL: a crashed run never blocks the next one. Readers take no lock.
+    """
+    folder = local_path(warehouse) / "_locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / f"{table}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _publish_pause() -> None:
+    """Test hook: ``DIGESTFLOW_TEST_PUBLISH_DELAY`` seconds between partition swaps, so crash tests can
+    land a SIGKILL in the middle of a publish. Unset (the default) costs nothing."""
+    delay = os.environ.get("DIGESTFLOW_TEST_PUBLISH_DELAY")
+    if delay:
+        time.sleep(float(delay))
+
+
 def publish(staged: Staged, warehouse: str, only: Iterable[Partition] | None = None) -> PublishReport:
     """Swap every owned partition (or only those in ``only``) from staging into the published table."""
     root = table_dir(warehouse, staged.table)
     root.mkdir(parents=True, exist_ok=True)
     keep = None if only is None else {partition_relpath(p) for p in only}
+    with table_lock(warehouse, staged.table):
+        return _publish_locked(staged, root, keep)
+
+
+def _publish_locked(staged: Staged, root: Path, keep: set[str] | None) -> PublishReport:
     published = removed = 0
     for part in staged.partitions:
         rel = partition_relpath(part)
@@ -167,12 +205,16 @@ def publish(staged: Staged, warehouse: str, only: Iterable[Partition] | None = N
             target.parent.mkdir(parents=True, exist_ok=True)
             swap_in(source, target)
             published += 1
+            _publish_pause()
         elif target.exists():
             # The run owns this partition and produced nothing for it: an empty partition is no partition.
             retired = staged.path.parent / "_retired" / staged.table / rel
             retired.parent.mkdir(parents=True, exist_ok=True)
+            if retired.exists():  # a re-publish of the same staging (retry after a crash)
+                shutil.rmtree(retired)
             os.rename(target, retired)
             removed += 1
+            _publish_pause()
     return PublishReport(staged.table, published, removed)
 
 
@@ -195,8 +237,12 @@ def swap_in(source: Path, target: Path) -> None:
     window of microseconds in which the partition is absent (never partial).
     """
     if not target.exists():
-        os.rename(source, target)
-        return
+        try:
+            os.rename(source, target)
+            return
+        except OSError as exc:  # another writer created it since the check: exchange instead
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
     renameat2 = getattr(_libc, "renameat2", None)
     if renameat2 is not None:
         rc = renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_EXCHANGE)
@@ -206,7 +252,9 @@ def swap_in(source: Path, target: Path) -> None:
         err = ctypes.get_errno()
         if err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
             raise OSError(err, os.strerror(err), str(target))
-    aside = target.with_name(target.name + f".old-{secrets.token_hex(4)}")
+    # The old copy goes aside inside staging, never next to the target: a crash right here must not
+    # leave a second copy where readers glob ``<table>/**/*.parquet``.
+    aside = source.with_name(source.name + f".old-{secrets.token_hex(4)}")
     os.rename(target, aside)
     os.rename(source, target)
     shutil.rmtree(aside, ignore_errors=True)
@@ -214,6 +262,34 @@ def swap_in(source: Path, target: Path) -> None:
 
 def clean_staging(warehouse: str, run_id: str) -> None:
     shutil.rmtree(local_path(warehouse) / "_staging" / run_id, ignore_errors=True)
+
+
+def clean_stale_staging(
+    warehouse: str, older_than: dt.timedelta, now: dt.datetime | None = None
+) -> list[Path]:
+    """Remove ``_staging/<run_id>`` folders of runs that started more than ``older_than`` ago.
+
+    A killed run leaves its staging behind (readers never see it: views glob ``<table>/**``, not
+    ``_staging``). The run id starts with its UTC start time; folders without one go by mtime. Keep
+    ``older_than`` above the longest run, so a live run's staging is never taken from under it.
+    """
+    root = local_path(warehouse) / "_staging"
+    if not root.is_dir():
+        return []
+    now = now or dt.datetime.now(dt.UTC)
+    removed = []
+    for entry in sorted(root.iterdir()):
+        try:
+            started = dt.datetime.strptime(entry.name[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+        except ValueError:
+            started = dt.datetime.fromtimestamp(entry.lstat().st_mtime, dt.UTC)
+        if now - started > older_than:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
 
 
 # ------------------------------------------------------------------------------------------ run logs

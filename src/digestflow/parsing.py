@@ -41,6 +41,8 @@ REJECT_REASONS: dict[str, str] = {
     "duplicate_in_digest": "the same paper (same normalised title) already appeared earlier in this digest",
     "unreadable_file": "the landing file could not be read (permissions, vanished, not a regular file)",
     "outside_landing": "the path resolves outside the landing folder (e.g. a symlink); not read",
+    "duplicate_file": "the same bytes landed under another file name; the papers are kept once, there",
+    "parser_error": "the parser failed on this file (a bug): the whole file is kept here, unparsed",
 }
 
 _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_abbr) if name}

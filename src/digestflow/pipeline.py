@@ -145,7 +145,8 @@ def run_stages(ctx: RunContext, names: Sequence[str]) -> list[StageReport]:
         reports.append(STAGES[name](ctx))
     blocked = [m for r in reports for m in r.blocked]
     if blocked:
-        raise GateFailed("\n".join(blocked))
+        raise GateFailed("\n".join(blocked))  # staging kept for inspection; `digestflow gc` removes it
+    io.clean_staging(ctx.warehouse, ctx.run_id)
     return reports
 
 
