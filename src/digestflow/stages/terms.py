@@ -1,0 +1,27 @@
+"""terms: ``papers`` of the run's dates → ``paper_terms`` (one partition per date, from that date alone)."""
+
+from __future__ import annotations
+
+from pyspark.sql import functions as F
+
+from digestflow import io
+from digestflow.pipeline import RunContext, StageReport, stage
+from digestflow.terms import extract_terms
+
+
+@stage("terms")
+def terms(ctx: RunContext) -> StageReport:
+    """Candidate 1-3-grams per paper; corpus-wide decisions (plurals, termhood) wait for the trends stage."""
+    owned = io.date_partitions(ctx.dates)
+    report = StageReport("terms")
+    ctx.publish("paper_terms", extract_terms(ctx.read("papers", owned)), owned, report)
+    # One cheap action on what was published, instead of recomputing the extraction to count it.
+    totals = (
+        ctx.read("paper_terms", owned)
+        .agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("digest_date", "paper_id").alias("papers"))
+        .first()
+    )
+    report.rows_in = int(totals["papers"]) if totals else 0
+    report.rows_out = int(totals["rows"]) if totals else 0
+    report.details = {"papers_with_terms": report.rows_in}
+    return report

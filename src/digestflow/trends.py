@@ -1,0 +1,689 @@
+"""Keyword trends from ``paper_terms``: rising, falling, bursting and new terms at one run date.
+
+The split follows the data size (DESIGN.md §6, docs/trends.md):
+
+- **Spark** (:func:`fold_plurals`, :func:`term_series`, :func:`daily_volume`) reads the lookback's
+  ``paper_terms`` rows (hundreds of thousands), folds plural head nouns, deduplicates per paper and
+  reduces them to one row per term with its daily document frequencies, keeping only terms above a
+  support floor. That is a few thousand rows: small enough for the driver.
+- **numpy** (:func:`score_trends`) turns that terms × days matrix into statistics with
+  :mod:`digestflow.metrics.trendstats`: termhood filter, Monroe et al. log-odds z per window, Kleinberg
+  bursts, Mann–Kendall/Sen, first-seen/new, nested-phrase suppression, ranks, weekly sparkline stats.
+
+Mann–Kendall and Sen's slope are evaluated for thousands of terms at once here
+(:func:`mann_kendall_rows`, :func:`sen_slope_rows`): the same formulas as
+:func:`~digestflow.metrics.trendstats.mann_kendall` and :func:`~digestflow.metrics.trendstats.sen_slope`
+(tests check equality term by term), vectorised over terms because the per-term calls cost ~1 ms each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from digestflow.metrics import trendstats as ts
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+__all__ = [
+    "TermCounts",
+    "TrendParams",
+    "daily_volume",
+    "fold_plurals",
+    "general_frequency",
+    "mann_kendall_rows",
+    "parse_days",
+    "score_trends",
+    "sen_slope_rows",
+    "term_series",
+    "termhood",
+]
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+# Plural-looking words that are not plurals of a word that also occurs (NOTES.md: lemmatisers turn
+# "whereas" into "wherea"; the corpus check catches most, these are the ones whose "singular" is itself
+# a common word with another meaning).
+PLURAL_EXCEPTIONS: frozenset[str] = frozenset(
+    _words(
+        """
+    news dynamics physics mathematics statistics robotics graphics economics analytics semantics
+    linguistics kinematics ethics series species means thanks lens bias gas alias atlas canvas corpus
+    """
+    )
+)
+
+
+@dataclass(frozen=True)
+class TrendParams:
+    """Every tunable of the trends stage, with the values docs/trends.md justifies."""
+
+    windows: tuple[int, ...] = (7, 28)  # target windows, days ending at as_of
+    baseline_days: int = 182  # baseline window right before each target window (26 weeks)
+    alpha0: float = ts.DEFAULT_ALPHA0  # Dirichlet prior mass (weak; prior shares from the baseline)
+    prior_pseudocount: float = 0.5  # smoothing of the baseline shares that form the prior
+    min_df: int = 3  # support floor: papers over the lookback for a term to be scored at all
+    new_min_df: int = 3  # a new term needs this many papers in the target window
+    weirdness_min: float = 25.0  # unigram: corpus frequency / general-English frequency
+    npmi_min: float = 0.25  # multiword: normalised PMI of its parts
+    mk_min_points: int = 28  # days with papers needed before Mann–Kendall is reported
+    mk_min_df: int = 10  # papers over the lookback needed before Mann–Kendall is reported
+    burst_s: float = 2.0
+    burst_gamma: float = 1.0
+    sparkline_top: int = 50  # term_stats holds terms ranked up to this (plus new and bursting ones)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> TrendParams:
+        """Defaults, then ``DIGESTFLOW_TRENDS_WINDOWS`` (e.g. ``7d,28d``) and ``DIGESTFLOW_TRENDS_BASELINE``
+        (e.g. ``26w``), then non-None ``overrides`` (the CLI's flags)."""
+        values: dict[str, object] = {}
+        windows = os.environ.get("DIGESTFLOW_TRENDS_WINDOWS", "").strip()
+        if windows:
+            values["windows"] = tuple(sorted({parse_days(w) for w in windows.split(",") if w.strip()}))
+        baseline = os.environ.get("DIGESTFLOW_TRENDS_BASELINE", "").strip()
+        if baseline:
+            values["baseline_days"] = parse_days(baseline)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return dataclasses.replace(cls(), **values)  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        if not self.windows or min(self.windows) < 1 or self.baseline_days < 1:
+            raise ValueError(
+                f"windows and baseline must be >= 1 day, got {self.windows}, {self.baseline_days}"
+            )
+
+    def lookback_start(self, as_of: dt.date) -> dt.date:
+        """First day any window reads: the longest target window plus its baseline, ending at as_of."""
+        return as_of - dt.timedelta(days=max(self.windows) + self.baseline_days - 1)
+
+    def lookback_days(self, as_of: dt.date) -> list[dt.date]:
+        start = self.lookback_start(as_of)
+        return [start + dt.timedelta(days=i) for i in range((as_of - start).days + 1)]
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([dw])\s*$")
+
+
+def parse_days(text: str) -> int:
+    """``'7d'`` → 7, ``'26w'`` → 182 (the CLI's window and baseline syntax)."""
+    match = _DURATION.match(text.lower())
+    if not match or int(match.group(1)) < 1:
+        raise ValueError(f"expected a duration like '7d' or '26w', got {text!r}")
+    return int(match.group(1)) * (7 if match.group(2) == "w" else 1)
+
+
+# ------------------------------------------------------------------------------------- Spark side
+
+
+def _singular_candidates(term: Column) -> Column:
+    """Singulars to try for the term's last word, most specific first (NULL where the rule is off)."""
+    from pyspark.sql import functions as F
+
+    last = F.regexp_extract(term, r"(\S+)$", 1)
+    head = F.regexp_extract(term, r"^(.*\s)\S+$", 1)
+    plural = ~last.isin(*sorted(PLURAL_EXCEPTIONS)) & (F.length(last) > 3)
+    return F.array(
+        F.when(plural & last.rlike(r"[^aeiou]ies$"), F.concat(head, F.regexp_replace(last, "ies$", "y"))),
+        F.when(plural & last.rlike(r"(ch|sh|x|ss|z)es$"), F.concat(head, F.regexp_replace(last, "es$", ""))),
+        F.when(plural & last.rlike(r"[^siu'\d]s$"), F.concat(head, F.regexp_replace(last, "s$", ""))),
+    )
+
+
+def fold_plurals(vocabulary: DataFrame) -> DataFrame:
+    """``(term, canon)`` for each term whose last word is a plural of a word that occurs in ``vocabulary``.
+
+    Only the head (last) word folds, and only into a singular that is itself a term of the same
+    lookback ("models" → "model" if "model" occurs; "whereas" never becomes "wherea"). ``vocabulary``
+    has one column ``term``.
+    """
+    from pyspark.sql import functions as F
+
+    candidates = vocabulary.select(
+        "term", F.posexplode(_singular_candidates(F.col("term"))).alias("priority", "canon")
+    ).where(F.col("canon").isNotNull())
+    known = vocabulary.select(F.col("term").alias("canon"))
+    return (
+        candidates.join(known, "canon", "inner")
+        .groupBy("term")
+        .agg(F.min_by("canon", "priority").alias("canon"))
+    )
+
+
+def term_series(paper_terms: DataFrame, min_df: int) -> DataFrame:
+    """Per canonical term with ≥ ``min_df`` papers: display form, totals and daily document frequency.
+
+    Columns: term, display_form, n_tokens, df_all (papers), tf_all (occurrences), days (dates with the
+    term, ascending) and dfs (papers on each of those days). A paper is counted once per term and day even when several
+    variants ("adapter", "adapters", "Adapter") fold into the term. One shuffle by term serves the
+    per-paper, per-day, per-term and display-form aggregations.
+    """
+    from pyspark.sql import functions as F
+
+    vocabulary = paper_terms.select("term").distinct()
+    folds = fold_plurals(vocabulary)
+    canonical = (
+        paper_terms.join(F.broadcast(folds), "term", "left")
+        .select(
+            F.coalesce("canon", "term").alias("term"), "digest_date", "paper_id", "tf", "surface", "n_tokens"
+        )
+        .repartition("term")
+    )
+    per_paper = canonical.groupBy("term", "digest_date", "paper_id").agg(F.sum("tf").alias("tf"))
+    per_day = per_paper.groupBy("term", "digest_date").agg(
+        F.count(F.lit(1)).alias("df"), F.sum("tf").alias("tf")
+    )
+    per_term = (
+        per_day.groupBy("term")
+        .agg(
+            F.sum("df").alias("df_all"),
+            F.sum("tf").alias("tf_all"),
+            F.sort_array(F.collect_list(F.struct("digest_date", "df"))).alias("series"),
+        )
+        .where(F.col("df_all") >= min_df)
+        .select(
+            "term",
+            "df_all",
+            "tf_all",
+            F.col("series.digest_date").alias("days"),
+            F.col("series.df").alias("dfs"),
+        )
+    )
+    display = (
+        canonical.groupBy("term", "surface")
+        .agg(F.count(F.lit(1)).alias("n"), F.max("n_tokens").alias("n_tokens"))
+        .groupBy("term")
+        .agg(
+            F.max_by("surface", F.struct("n", "surface")).alias("display_form"),
+            F.max("n_tokens").alias("n_tokens"),
+        )
+    )
+    return per_term.join(display, "term", "inner").select(
+        "term", "display_form", "n_tokens", "df_all", "tf_all", "days", "dfs"
+    )
+
+
+def daily_volume(papers: DataFrame) -> DataFrame:
+    """Papers and word tokens (title + abstract) per digest date: the denominators of every share."""
+    from pyspark.sql import functions as F
+
+    per_paper = papers.groupBy("digest_date", "paper_id").agg(
+        F.max(F.col("n_words") + F.size(F.split(F.trim("title"), r"\s+"))).alias("words")
+    )
+    return per_paper.groupBy("digest_date").agg(
+        F.count(F.lit(1)).alias("n_papers"), F.sum("words").alias("n_words")
+    )
+
+
+# ------------------------------------------------------------------------------------ driver side
+
+
+@dataclass
+class TermCounts:
+    """The collected, small input of :func:`score_trends`: a terms × days matrix and its denominators."""
+
+    terms: list[str]
+    display: list[str]
+    n_tokens: np.ndarray  # words per term
+    tf_all: np.ndarray  # occurrences over the lookback (for termhood only)
+    days: list[dt.date]  # every calendar day of the lookback, in order
+    df: np.ndarray  # terms × days: papers mentioning the term that day
+    n_papers: np.ndarray  # days: papers that day
+    n_words: int  # word tokens over the lookback (termhood denominator)
+
+    @classmethod
+    def from_frames(cls, series: pd.DataFrame, volume: pd.DataFrame, days: Sequence[dt.date]) -> TermCounts:
+        """From :func:`term_series` and :func:`daily_volume` results collected with ``toPandas()``."""
+        days = list(days)
+        index = {d: i for i, d in enumerate(days)}
+        series = series.sort_values("term", kind="stable").reset_index(drop=True)
+        df = np.zeros((len(series), len(days)), dtype=np.int64)
+        for row, (dates, dfs) in enumerate(zip(series["days"], series["dfs"], strict=True)):
+            for date, count in zip(dates, dfs, strict=True):
+                col = index.get(_as_date(date))
+                if col is not None:
+                    df[row, col] += int(count)
+        n_papers = np.zeros(len(days), dtype=np.int64)
+        n_words = 0
+        for date, papers, words in zip(
+            volume["digest_date"], volume["n_papers"], volume["n_words"], strict=True
+        ):
+            col = index.get(_as_date(date))
+            if col is not None:
+                n_papers[col] += int(papers)
+                n_words += int(words)
+        return cls(
+            terms=series["term"].tolist(),
+            display=series["display_form"].tolist(),
+            n_tokens=series["n_tokens"].to_numpy(dtype=np.int64),
+            tf_all=series["tf_all"].to_numpy(dtype=np.int64),
+            days=days,
+            df=df,
+            n_papers=n_papers,
+            n_words=max(n_words, 1),
+        )
+
+
+def _as_date(value: object) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return pd.Timestamp(value).date()
+
+
+def general_frequency() -> Callable[[str], float]:
+    """Word frequency in general English (``wordfreq``, offline data): plain words by dictionary lookup,
+    anything wordfreq would tokenise (digits, hyphens) through ``word_frequency``."""
+    import wordfreq
+
+    table = wordfreq.get_frequency_dict("en")
+
+    def freq(word: str) -> float:
+        if word.isalpha():
+            return float(table.get(word, 0.0))
+        return float(wordfreq.word_frequency(word, "en"))
+
+    return freq
+
+
+def _plural_of(word: str) -> str:
+    if word.endswith("y") and len(word) > 1 and word[-2] not in "aeiou":
+        return word[:-1] + "ies"
+    if word.endswith(("s", "x", "z", "ch", "sh")):
+        return word + "es"
+    return word + "s"
+
+
+def termhood(
+    counts: TermCounts, params: TrendParams, freq: Callable[[str], float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per term: (passes, score). Unigram score = weirdness, multiword score = NPMI (NOTES.md "Termhood").
+
+    Weirdness = (tf / corpus words) ÷ general-English frequency of the word and its plural (the term
+    carries its folded plurals); out-of-vocabulary words pass (score = inf). NPMI of a multiword term =
+    ln(p_ab / (p_a p_b)) / −ln p_ab over token probabilities, taking the weakest binary split into two
+    scored parts ("low rank | adaptation", "low | rank adaptation"); a trigram whose middle word is a
+    stopword ("mixture of experts") has no such split and is scored on its outer words.
+    """
+    freq = freq or general_frequency()
+    total = float(counts.n_words)
+    tf = {t: float(c) for t, c in zip(counts.terms, counts.tf_all, strict=True)}
+    passes = np.zeros(len(counts.terms), dtype=bool)
+    score = np.zeros(len(counts.terms))
+    for i, term in enumerate(counts.terms):
+        words = term.split(" ")
+        if len(words) == 1:
+            general = freq(term) + freq(_plural_of(term))
+            score[i] = math.inf if general <= 0 else (tf[term] / total) / general
+            passes[i] = score[i] >= params.weirdness_min
+            continue
+        p_ab = tf[term] / total
+        splits = [(" ".join(words[:k]), " ".join(words[k:])) for k in range(1, len(words))]
+        scored = [(a, b) for a, b in splits if a in tf and b in tf]
+        if not scored and len(words) == 3 and words[0] in tf and words[2] in tf:
+            scored = [(words[0], words[2])]
+        if not scored or p_ab >= 1.0:
+            score[i] = math.nan
+            continue
+        score[i] = min(
+            math.log(p_ab / ((tf[a] / total) * (tf[b] / total))) / -math.log(p_ab) for a, b in scored
+        )
+        passes[i] = score[i] >= params.npmi_min
+    return passes, score
+
+
+# ---------------------------------------------------------------------------- vectorised MK / Sen
+
+
+def mann_kendall_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mann–Kendall ``(z, p)`` for every row of ``x`` (no NaN), as :func:`trendstats.mann_kendall`.
+
+    S accumulates sgn(x_j − x_k) lag by lag (n − 1 vector steps over all rows); the tie term
+    Σ t(t−1)(2t+5) comes from run lengths of each sorted row. Rows with Var(S) = 0 (constant) or fewer
+    than 3 columns give NaN.
+    """
+    x = np.asarray(x, dtype=float)
+    rows, n = x.shape
+    z = np.full(rows, np.nan)
+    p = np.full(rows, np.nan)
+    if n < 3 or rows == 0:
+        return z, p
+    s = np.zeros(rows)
+    for lag in range(1, n):
+        s += np.sign(x[:, lag:] - x[:, :-lag]).sum(axis=1)
+    ordered = np.sort(x, axis=1)
+    starts = np.ones_like(ordered, dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    run_id = np.cumsum(starts, axis=1) - 1 + (np.arange(rows) * n)[:, None]
+    t = np.bincount(run_id.ravel(), minlength=rows * n).astype(float)
+    ties = (t * (t - 1) * (2 * t + 5)).reshape(rows, n).sum(axis=1)
+    var_s = (n * (n - 1) * (2 * n + 5) - ties) / 18.0
+    ok = var_s > 0
+    root = np.sqrt(np.where(ok, var_s, 1.0))
+    zz = np.where(s > 0, (s - 1) / root, np.where(s < 0, (s + 1) / root, 0.0))
+    z[ok] = zz[ok]
+    p[ok] = 2 * norm.sf(np.abs(zz[ok]))
+    return z, p
+
+
+def sen_slope_rows(x: np.ndarray, positions: np.ndarray, chunk_values: int = 4_000_000) -> np.ndarray:
+    """Sen's slope of every row of ``x`` observed at ``positions`` (as :func:`trendstats.sen_slope`
+    with NaN days keeping their places): median over j > k of (x_j − x_k)/(pos_j − pos_k)."""
+    x = np.asarray(x, dtype=float)
+    rows, n = x.shape
+    out = np.full(rows, np.nan)
+    if n < 2 or rows == 0:
+        return out
+    k, j = np.triu_indices(n, k=1)
+    gaps = (np.asarray(positions, dtype=float)[j] - np.asarray(positions, dtype=float)[k])[None, :]
+    step = max(1, chunk_values // k.size)
+    for lo in range(0, rows, step):
+        block = x[lo : lo + step]
+        out[lo : lo + step] = np.median((block[:, j] - block[:, k]) / gaps, axis=1)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ scoring
+
+
+@dataclass
+class TrendResult:
+    """keyword_trends and term_stats rows (pandas, schema column order minus the partition column)."""
+
+    trends: pd.DataFrame
+    term_stats: pd.DataFrame
+    details: dict[str, object] = field(default_factory=dict)
+
+
+def score_trends(
+    counts: TermCounts,
+    as_of: dt.date,
+    params: TrendParams | None = None,
+    freq: Callable[[str], float] | None = None,
+) -> TrendResult:
+    """Every statistic of keyword_trends for each window, from the collected counts. Deterministic."""
+    params = params or TrendParams()
+    if counts.days and counts.days[-1] != as_of:
+        raise ValueError(f"counts end on {counts.days[-1]}, not on as_of {as_of}")
+    keep, _score = termhood(counts, params, freq)
+    terms = [t for t, k in zip(counts.terms, keep, strict=True) if k]
+    display = [t for t, k in zip(counts.display, keep, strict=True) if k]
+    n_tokens = counts.n_tokens[keep]
+    df = counts.df[keep]
+    days = counts.days
+    n_papers = counts.n_papers
+    n_days = len(days)
+
+    seen = df > 0
+    first_idx = np.where(seen.any(axis=1), seen.argmax(axis=1), n_days - 1)
+    first_seen = [days[i] for i in first_idx]
+    bursts = _bursts(df, n_papers, days, params)
+    mk_z, mk_p, sen = _long_run(df, n_papers, params)
+
+    frames = []
+    for window in sorted(params.windows):
+        frames.append(
+            _score_window(
+                window,
+                terms,
+                display,
+                n_tokens,
+                df,
+                n_papers,
+                days,
+                as_of,
+                params,
+                first_seen,
+                first_idx,
+                bursts,
+                mk_z,
+                mk_p,
+                sen,
+            )
+        )
+    trends = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    trends = trends.sort_values(["window", "term"], kind="stable").reset_index(drop=True)
+    stats = _term_stats(trends, terms, df, n_papers, days, params)
+    details = {
+        "terms_scored": len(terms),
+        "terms_dropped_termhood": len(counts.terms) - len(terms),
+        "lookback_start": days[0] if days else None,
+        "papers_in_lookback": int(n_papers.sum()),
+    }
+    return TrendResult(trends, stats, details)
+
+
+def _bursts(
+    df: np.ndarray, n_papers: np.ndarray, days: list[dt.date], params: TrendParams
+) -> list[tuple[bool, dt.date | None]]:
+    """Kleinberg state on the last day with papers, and the start of that burst.
+
+    The automaton runs over days with papers (a weekend as_of would otherwise never be "in a burst":
+    a day without papers is evidence of nothing). A term absent on the last day with papers cannot end
+    in the burst state (staying costs more than dropping, and dropping is free), so only terms present
+    that day are decoded; the others are (False, None) exactly, not approximately.
+    """
+    out: list[tuple[bool, dt.date | None]] = [(False, None)] * df.shape[0]
+    active_days = np.flatnonzero(n_papers > 0)
+    if active_days.size == 0:
+        return out
+    last = active_days[-1]
+    dates = [days[i] for i in active_days]
+    d = n_papers[active_days]
+    for row in np.flatnonzero(df[:, last] > 0):
+        states = ts.kleinberg_bursts(df[row, active_days], d, s=params.burst_s, gamma=params.burst_gamma)
+        start = ts.current_burst_start(states, dates)
+        out[row] = (start is not None, start)
+    return out
+
+
+def _long_run(
+    df: np.ndarray, n_papers: np.ndarray, params: TrendParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mann–Kendall z, p and Sen's slope (share per calendar day) on daily shares, days with papers only;
+    NaN for terms below the support floor or when there are too few days with papers."""
+    rows = df.shape[0]
+    z, p, sen = np.full(rows, np.nan), np.full(rows, np.nan), np.full(rows, np.nan)
+    active = np.flatnonzero(n_papers > 0)
+    if active.size < params.mk_min_points:
+        return z, p, sen
+    eligible = np.flatnonzero(df[:, active].sum(axis=1) >= params.mk_min_df)
+    if eligible.size == 0:
+        return z, p, sen
+    shares = df[np.ix_(eligible, active)] / n_papers[active][None, :]
+    z[eligible], p[eligible] = mann_kendall_rows(shares)
+    sen[eligible] = sen_slope_rows(shares, active)
+    return z, p, sen
+
+
+def _score_window(
+    window: int,
+    terms: list[str],
+    display: list[str],
+    n_tokens: np.ndarray,
+    df: np.ndarray,
+    n_papers: np.ndarray,
+    days: list[dt.date],
+    as_of: dt.date,
+    params: TrendParams,
+    first_seen: list[dt.date],
+    first_idx: np.ndarray,
+    bursts: list[tuple[bool, dt.date | None]],
+    mk_z: np.ndarray,
+    mk_p: np.ndarray,
+    sen: np.ndarray,
+) -> pd.DataFrame:
+    n_days = len(days)
+    t0 = n_days - window
+    b0 = t0 - params.baseline_days
+    target_start, baseline_start = days[t0], days[b0]
+    y_t = df[:, t0:].sum(axis=1).astype(float)
+    y_b = df[:, b0:t0].sum(axis=1).astype(float)
+    papers_t, papers_b = int(n_papers[t0:].sum()), int(n_papers[b0:t0].sum())
+    listed = np.flatnonzero((y_t + y_b) > 0)
+    y_t, y_b = y_t[listed], y_b[listed]
+    names = [terms[i] for i in listed]
+
+    # The multinomial totals are Σ df over the scored vocabulary (MCQ 2008): a volume change moves
+    # every term's count and the total together, so a term with a flat share stays at δ ≈ 0.
+    total_t, total_b = y_t.sum(), y_b.sum()
+    if total_t > 0 and total_b > 0:
+        prior = ts.smoothed_shares(y_b, params.prior_pseudocount)
+        delta, z = ts.log_odds_dirichlet(y_t, y_b, total_t, total_b, prior, params.alpha0)
+    else:
+        delta, z = np.zeros(len(listed)), np.zeros(len(listed))
+
+    share_t = y_t / papers_t if papers_t else np.full(len(listed), np.nan)
+    share_b = y_b / papers_b if papers_b else np.full(len(listed), np.nan)
+    suppressed = _suppression(names, z, y_t, y_b, papers_t, papers_b)
+    rank_rising = _ranks(names, -z, (z > 0) & np.array([n not in suppressed for n in names], dtype=bool))
+    rank_falling = _ranks(names, z, (z < 0) & np.array([n not in suppressed for n in names], dtype=bool))
+    is_new = (first_idx[listed] >= t0) & (y_b == 0) & (y_t >= params.new_min_df)
+
+    return pd.DataFrame(
+        {
+            "term": names,
+            "display_form": [display[i] for i in listed],
+            "n_tokens": n_tokens[listed].astype(np.int32),
+            "window": f"{window}d",
+            "target_start": target_start,
+            "baseline_start": baseline_start,
+            "df_target": y_t.astype(np.int64),
+            "df_baseline": y_b.astype(np.int64),
+            "n_target": np.int64(papers_t),
+            "n_baseline": np.int64(papers_b),
+            "share_target": share_t,
+            "share_baseline": share_b,
+            "logodds_delta": delta,
+            "logodds_z": z,
+            "burst_active": [bursts[i][0] for i in listed],
+            "burst_start": [bursts[i][1] for i in listed],
+            "mk_z": mk_z[listed],
+            "mk_p": mk_p[listed],
+            "sen_slope": sen[listed],
+            "first_seen": [first_seen[i] for i in listed],
+            "is_new": is_new,
+            "suppressed_by": [suppressed.get(n) for n in names],
+            "rank_rising": rank_rising,
+            "rank_falling": rank_falling,
+            "as_of": as_of,
+        }
+    )
+
+
+def _suppression(
+    names: list[str], z: np.ndarray, y_t: np.ndarray, y_b: np.ndarray, papers_t: int, papers_b: int
+) -> dict[str, str]:
+    """Term → the nested/containing phrase that carries its signal, separately for risers and fallers.
+
+    :func:`trendstats.suppress_nested` decides which terms go (fallers with target and baseline swapped,
+    so their excess is positive); the phrase named is the related, kept term with the largest |z|.
+    """
+    out: dict[str, str] = {}
+    if not papers_t or not papers_b:
+        return out
+    for direction in (1.0, -1.0):
+        idx = np.flatnonzero(direction * z > 0)
+        if idx.size < 2:
+            continue
+        cand = [names[i] for i in idx]
+        if direction > 0:
+            drop = ts.suppress_nested(cand, y_t[idx], papers_t, y_b[idx] / papers_b)
+        else:
+            drop = ts.suppress_nested(cand, y_b[idx], papers_b, y_t[idx] / papers_t)
+        if not drop:
+            continue
+        strength = {names[i]: abs(float(z[i])) for i in idx}
+        related = _related_phrases(cand)
+        for term in sorted(drop):
+            kept = [r for r in related.get(term, ()) if r not in drop] or list(related.get(term, ()))
+            if kept:
+                out[term] = max(kept, key=lambda r: (strength[r], r))
+    return out
+
+
+def _related_phrases(terms: list[str]) -> dict[str, set[str]]:
+    """Word-boundary sub-/super-phrase pairs among ``terms``, both directions."""
+    index = set(terms)
+    related: dict[str, set[str]] = {}
+    for term in terms:
+        words = term.split(" ")
+        for size in range(1, len(words)):
+            for start in range(len(words) - size + 1):
+                sub = " ".join(words[start : start + size])
+                if sub in index:
+                    related.setdefault(sub, set()).add(term)
+                    related.setdefault(term, set()).add(sub)
+    return related
+
+
+def _ranks(names: list[str], key: np.ndarray, eligible: np.ndarray) -> list[int | None]:
+    """1-based ranks by ``key`` ascending among eligible terms; ties broken by the term (stable)."""
+    order = sorted(np.flatnonzero(eligible), key=lambda i: (float(key[i]), names[i]))
+    ranks: list[int | None] = [None] * len(names)
+    for r, i in enumerate(order, start=1):
+        ranks[i] = r
+    return ranks
+
+
+def _term_stats(
+    trends: pd.DataFrame,
+    terms: list[str],
+    df: np.ndarray,
+    n_papers: np.ndarray,
+    days: list[dt.date],
+    params: TrendParams,
+) -> pd.DataFrame:
+    """Weekly (Monday-start) df / papers / share over the lookback for every listed term."""
+    columns = ["term", "period_start", "period_days", "df", "n_papers", "share", "as_of"]
+    if trends.empty:
+        return pd.DataFrame(columns=columns)
+    top = params.sparkline_top
+    listed = trends[
+        (trends["rank_rising"].fillna(top + 1) <= top)
+        | (trends["rank_falling"].fillna(top + 1) <= top)
+        | trends["is_new"]
+        | trends["burst_active"]
+    ]["term"]
+    wanted = sorted(set(listed))
+    if not wanted:
+        return pd.DataFrame(columns=columns)
+    row_of = {t: i for i, t in enumerate(terms)}
+    rows = np.array([row_of[t] for t in wanted])
+    week_start = [d - dt.timedelta(days=d.weekday()) for d in days]
+    weeks = sorted(set(week_start))
+    col_of = {w: i for i, w in enumerate(weeks)}
+    member = np.zeros((len(days), len(weeks)))
+    for i, w in enumerate(week_start):
+        member[i, col_of[w]] = 1.0
+    weekly_df = (df[rows] @ member).astype(np.int64)
+    weekly_n = (n_papers @ member).astype(np.int64)
+    period_days = member.sum(axis=0).astype(np.int32)
+    as_of = trends["as_of"].iloc[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(weekly_n > 0, weekly_df / np.maximum(weekly_n, 1), np.nan)
+    return pd.DataFrame(
+        {
+            "term": np.repeat(wanted, len(weeks)),
+            "period_start": weeks * len(wanted),
+            "period_days": np.tile(period_days, len(wanted)),
+            "df": weekly_df.ravel(),
+            "n_papers": np.tile(weekly_n, len(wanted)),
+            "share": share.ravel(),
+            "as_of": as_of,
+        }
+    )

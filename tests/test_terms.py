@@ -1,0 +1,152 @@
+"""Term extraction: each normalisation rule of DESIGN.md §6 / NOTES.md "Normalisation traps" on
+hand-written sentences whose expected terms are spelled out here, plus the stage's per-date independence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from digestflow import schemas
+from digestflow.terms import STOPWORDS, extract_terms
+
+D1 = dt.date(2025, 3, 10)
+D2 = dt.date(2025, 3, 11)
+
+# (paper_id, title, abstract): every sentence aims at one rule; expectations below are by hand.
+PAPERS = [
+    (
+        "lora",
+        "Low-Rank Adaptation (LoRA) for LLMs",
+        "We study low rank adaptation of large language models. LoRAs and LLMs are cheap. "
+        "KMeans clustering helps. Code: https://github.com/some-lab/low-rank-kit and www.example.org/page.",
+    ),
+    (
+        "stop",
+        "The Effect of Rank on Retrieval",
+        "We measure the effect of rank on retrieval quality. State-of-the-art systems exist, e.g. three "
+        "of them, with 12.5% gains and 43times speed in $O(n \\log n)$ time.",
+    ),
+    (
+        "names",
+        "GPT-4 versus Qwen2.5",
+        "GPT-4 and Qwen2.5 use 4-bit weights; the model's accuracy rises (a lot) in mixture of experts models.",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def terms(spark):
+    rows = [(pid, title, abstract, D1) for pid, title, abstract in PAPERS]
+    papers = spark.createDataFrame(rows, "paper_id string, title string, abstract string, digest_date date")
+    out = extract_terms(papers)
+    assert set(out.columns) == set(schemas.load("paper_terms").names)
+    return {(r.paper_id, r.term): r for r in out.collect()}
+
+
+def _terms_of(terms, paper):
+    return {t for (p, t) in terms if p == paper}
+
+
+def test_hyphenated_compounds_and_spaced_forms_are_one_term(terms):
+    lora = _terms_of(terms, "lora")
+    assert {"low rank", "low rank adaptation", "rank adaptation"} <= lora
+    row = terms[("lora", "low rank adaptation")]
+    assert row.tf == 2  # "Low-Rank Adaptation" in the title + "low rank adaptation" in the abstract
+    assert row.in_title
+    assert row.n_tokens == 3
+
+
+def test_acronym_plurals_fold_but_kmeans_stays(terms):
+    lora = _terms_of(terms, "lora")
+    assert terms[("lora", "lora")].tf == 2  # LoRA (title) + LoRAs (abstract); the URL one is gone
+    assert terms[("lora", "llm")].tf == 2  # LLMs in the title and in the abstract
+    assert "loras" not in lora
+    assert "llms" not in lora
+    assert "kmeans" in lora
+    assert "kmean" not in lora
+    assert terms[("lora", "lora")].surface == "LoRA"
+
+
+def test_no_ngram_crosses_a_parenthesis_or_sentence(terms):
+    lora = _terms_of(terms, "lora")
+    assert "adaptation lora" not in lora
+    assert "lora llm" not in lora  # "(LoRA) for LLMs": bracket boundary, and "for" is a stopword
+    assert "models lora" not in lora  # "...language models. LoRAs and..."
+    assert "cheap kmeans" not in lora
+
+
+def test_urls_are_removed_before_tokenising(terms):
+    lora = _terms_of(terms, "lora")
+    assert not any(w in t.split() for t in lora for w in ("github", "com", "https", "www", "org", "kit"))
+
+
+def test_ngrams_formed_before_stopword_edges_are_dropped(terms):
+    stop = _terms_of(terms, "stop")
+    # Removing stopwords first would invent these:
+    assert "effect rank" not in stop
+    assert "rank retrieval" not in stop
+    assert "state art" not in stop
+    # Formed first, kept because the stopword sits inside:
+    assert {"effect of rank", "rank on retrieval"} <= stop
+    # Dropped because an edge is a stopword or a number:
+    for term in stop:
+        words = term.split()
+        assert words[0] not in STOPWORDS
+        assert words[-1] not in STOPWORDS
+    assert not any(t.split()[0] in {"three", "12.5", "43times"} for t in stop)
+    assert not any(t.split()[-1] in {"three", "12.5", "43times"} for t in stop)
+    assert "log" not in stop  # LaTeX command, not a word
+
+
+def test_title_terms_are_flagged_and_case_is_folded(terms):
+    stop = _terms_of(terms, "stop")
+    assert terms[("stop", "retrieval")].in_title
+    assert terms[("stop", "retrieval")].tf == 2
+    assert not terms[("stop", "quality")].in_title
+    assert all(t == t.lower() for t in stop)
+
+
+def test_version_numbers_stay_inside_names(terms):
+    names = _terms_of(terms, "names")
+    assert {"gpt-4", "qwen2.5", "4-bit weights", "mixture of experts"} <= names
+    assert terms[("names", "gpt-4")].tf == 2
+    assert terms[("names", "gpt-4")].surface == "GPT-4"
+    assert "model accuracy" in names  # possessive dropped
+    assert "accuracy rises" in names
+    assert "rises a lot" not in names  # parenthesis boundary
+    # Head-noun plural folding needs the corpus: it is the trends stage's job, not done here.
+    assert "models" in names
+
+
+@pytest.mark.slow
+def test_stage_partition_of_a_day_does_not_depend_on_other_days(spark, tmp_path):
+    """terms over [D1, D2] and terms over D2 alone give the same D2 partition (incremental runs)."""
+    from digestflow.generate import render_digest
+    from digestflow.pipeline import RunContext, run_stages
+    from digestflow.settings import Settings
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    for day, papers in ((D1, PAPERS[:2]), (D2, PAPERS[1:])):
+        text = render_digest(day, [(title, abstract) for _, title, abstract in papers])
+        (landing / f"{day.isoformat()}.txt").write_text(text, encoding="utf-8")
+    settings = Settings().replace(landing=str(landing), warehouse=str(tmp_path / "wh"), validate=False)
+
+    run_stages(RunContext(spark=spark, settings=settings, start=D1, end=D2), ["ingest", "terms"])
+    cols = [c for c in schemas.load("paper_terms").data_columns if c != "digest_date"]
+    both = RunContext(spark=spark, settings=settings, start=D1, end=D2).read("paper_terms").toPandas()
+    run_stages(RunContext(spark=spark, settings=settings, start=D2, end=D2), ["terms"])
+    again = RunContext(spark=spark, settings=settings, start=D1, end=D2).read("paper_terms").toPandas()
+
+    def day(frame, d):
+        part = frame[frame["digest_date"] == d][cols]
+        return part.sort_values(["paper_id", "term"]).reset_index(drop=True)
+
+    assert len(day(both, D2)) > 50
+    assert day(both, D2).equals(day(again, D2))
+    assert day(both, D1).equals(day(again, D1))  # the D2 run left D1 alone
+    # The same paper on two days yields the same terms on both days.
+    shared = both[both["term"] == "effect of rank"]
+    assert sorted(shared["digest_date"]) == [D1, D2]
