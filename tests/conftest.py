@@ -43,3 +43,57 @@ def spark():
     )
     yield session
     session.stop()
+
+
+# ---------------------------------------------------------------------- one full pipeline run (marts, SQL, dashboard)
+
+
+class PipelineRun:
+    """A warehouse built by every registered stage from synthetic digests, plus the digests as landed.
+
+    One digest (``bad_date``) carries two planted faults: a repeated paper (→ one ``duplicate_in_digest``
+    reject) and a paper whose abstract is too short (→ the papers suite fails, the date is blocked).
+    """
+
+    def __init__(self, landing: Path, warehouse: Path, digests: list, bad_date, blocked: str) -> None:
+        self.landing, self.warehouse, self.digests = landing, warehouse, digests
+        self.bad_date, self.blocked = bad_date, blocked
+        self.start = min(d.digest_date for d in digests)
+        self.end = max(d.digest_date for d in digests)
+
+    @property
+    def published(self) -> list:
+        """Digests whose papers were published (the blocked date's papers were not)."""
+        return [d for d in self.digests if d.digest_date != self.bad_date]
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(spark, tmp_path_factory) -> PipelineRun:
+    """``digestflow run`` (every stage, one Spark session) over 35 days of synthetic digests, once per session."""
+    import dataclasses
+    import datetime as dt
+
+    from digestflow.generate import generate_corpus, write_corpus
+    from digestflow.pipeline import GateFailed, RunContext, available_stages, run_stages
+    from digestflow.settings import Settings
+
+    root = tmp_path_factory.mktemp("pipeline")
+    digests = generate_corpus(35, start=dt.date(2025, 1, 6), seed=3)
+    bad = digests[10]
+    broken = [*bad.papers, bad.papers[0], ("A Deliberately Broken Entry", "Too short.")]
+    digests[10] = dataclasses.replace(bad, papers=broken)
+    write_corpus(digests, root / "landing")
+    settings = Settings().replace(
+        landing=str(root / "landing"), warehouse=str(root / "warehouse"), spark_master="local[2]",
+        shuffle_partitions=2, validate=True,
+    )
+    ctx = RunContext(
+        spark=spark, settings=settings, start=digests[0].digest_date, end=digests[-1].digest_date,
+        today=dt.date(2025, 12, 31),
+    )
+    blocked = ""
+    try:
+        run_stages(ctx, available_stages())
+    except GateFailed as exc:  # the planted bad day is meant to be blocked
+        blocked = str(exc)
+    return PipelineRun(root / "landing", root / "warehouse", digests, bad.digest_date, blocked)

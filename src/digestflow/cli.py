@@ -141,12 +141,24 @@ def _run(stage_names: list[str], date: Any, start: Any, end: Any, settings_: Set
     except GateFailed as exc:
         for report in ctx.reports:
             click.echo(report.summary())
+        _echo_data_docs(settings_)
         raise click.ClickException(f"validation gate blocked publishing:\n{exc}") from exc
     finally:
         spark.stop()
     for report in reports:
         click.echo(report.summary())
     click.echo(f"run {ctx.run_id}: warehouse {Path(settings_.warehouse).absolute()}")
+    _echo_data_docs(settings_)
+
+
+def _echo_data_docs(settings_: Settings) -> None:
+    """Where the validation gate's Data Docs are (only when the gate ran in this process)."""
+    if settings_.validate and "digestflow.validate" in sys.modules:
+        from digestflow.validate import docs_dir
+
+        index = docs_dir(settings_.warehouse) / "index.html"
+        if index.is_file():
+            click.echo(f"data docs: {index}")
 
 
 @main.command()
@@ -169,6 +181,102 @@ def _stage_command(name: str, help_text: str) -> None:
 
 _stage_command("ingest", "Parse landing files into papers and rejects (validated, then published).")
 _stage_command("marts", "Rebuild the dashboard marts (daily_summary, trend_mart, erank_mart) for the dates.")
+_stage_command("terms", "Extract candidate terms (1-3-grams per paper) of the dates' papers into paper_terms.")
+
+
+@main.command()
+@click.option("--as-of", "as_of", type=DATE, required=True, help="Run date: the last day of every target window.")
+@click.option("--window", "windows", multiple=True,
+              help="Target window, e.g. 7d; repeat for more [DIGESTFLOW_TRENDS_WINDOWS, 7d,28d].")
+@click.option("--baseline", help="Baseline before each target window, e.g. 26w [DIGESTFLOW_TRENDS_BASELINE, 26w].")
+@click.option("--show", is_flag=True, help="Then print the top rising, falling and new terms.")
+@click.option("--show-only", is_flag=True, help="Only print the published as_of partition (no Spark, no recompute).")
+@click.option("--top", type=int, default=15, show_default=True, help="Rows per list with --show.")
+@click.option("--landing", help="Landing folder [DIGESTFLOW_LANDING].")
+@click.option("--warehouse", help="Warehouse root [DIGESTFLOW_WAREHOUSE, data/warehouse].")
+@click.option("--master", help="Spark master [SPARK_MASTER, local[*]].")
+@click.option("--no-validate", is_flag=True, default=False, help="Skip the validation gate (not for production).")
+def trends(
+    as_of: Any, windows: tuple[str, ...], baseline: str | None, show: bool, show_only: bool, top: int,
+    landing: Any, warehouse: Any, master: Any, no_validate: bool,
+) -> None:
+    """Keyword trends at --as-of: reads only the lookback's paper_terms (longest window + baseline) and
+    writes the as_of partition of keyword_trends and term_stats (method: docs/trends.md)."""
+    import os
+
+    from digestflow.trends import TrendParams, parse_days
+
+    settings_ = _settings(landing, warehouse, master, no_validate)
+    names = [w.strip() for text in windows for w in text.split(",") if w.strip()]
+    try:
+        for text in [*names, *([baseline] if baseline else [])]:
+            parse_days(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if not show_only:
+        if names:
+            os.environ["DIGESTFLOW_TRENDS_WINDOWS"] = ",".join(names)
+        if baseline:
+            os.environ["DIGESTFLOW_TRENDS_BASELINE"] = baseline
+        TrendParams.from_env()  # fail before Spark starts
+        _run(["trends"], as_of, None, None, settings_)
+    if show or show_only:
+        _show_trends(settings_, as_of.date(), names or None, top)
+
+
+def _show_trends(settings_: Settings, as_of: dt.date, windows: list[str] | None, top: int) -> None:
+    import pandas as pd
+
+    from digestflow import io as dfio
+    from digestflow.trends import render_trends
+
+    folder = dfio.table_dir(settings_.warehouse, "keyword_trends") / f"as_of={as_of.isoformat()}"
+    files = sorted(folder.glob("*.parquet"))
+    if not files:
+        raise click.ClickException(f"no keyword_trends for as_of {as_of} under {folder.parent} (run without --show-only)")
+    frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    frame["as_of"] = as_of
+    click.echo(render_trends(frame, top=top, windows=windows), nl=False)
+
+
+@main.command()
+@click.option("--table", required=True, help="Table to re-audit, e.g. papers (its suite has the same name).")
+@click.option("--date", "date", type=DATE, help="One digest date (YYYY-MM-DD).")
+@click.option("--start", type=DATE, help="First date of a range (with --end).")
+@click.option("--end", type=DATE, help="Last date of a range, inclusive; also the suite's run_end.")
+@click.option("--warehouse", help="Warehouse root [DIGESTFLOW_WAREHOUSE, data/warehouse].")
+@click.option("--master", help="Spark master [SPARK_MASTER, local[*]].")
+def validate(table: str, date: Any, start: Any, end: Any, warehouse: Any, master: Any) -> None:
+    """Re-audit published partitions of TABLE with its suite (one GE run for all of them).
+
+    Writes validation_results rows and Data Docs; exits 1 when a critical expectation fails (warnings
+    are printed, exit 0). Publishing is untouched: this reads what readers see now.
+    """
+    from digestflow import schemas
+    from digestflow import validate as gate
+    from digestflow.spark import build_session
+
+    if table not in schemas.tables():
+        raise click.UsageError(f"unknown table {table!r}; known: {', '.join(schemas.tables())}")
+    first, last = _date_range(date, start, end)
+    settings_ = Settings().replace(warehouse=warehouse, spark_master=master)
+    spark = build_session(settings_)
+    try:
+        outcome = gate.validate_published(spark, settings_.warehouse, table, first, last)
+    finally:
+        spark.stop()
+    for part in outcome.partitions:
+        state = "BLOCKED" if part.blocked else ("warning" if part.failures else "ok")
+        click.echo(f"{table} {part.label}: {state} ({part.rows} rows, {len(part.failures)} failed)")
+    for part in outcome.warned:
+        click.echo(f"{table} {part.label}: warnings: " + "; ".join(f.describe() for f in part.failures))
+    if not outcome.partitions:
+        click.echo(f"{table}: no published data for {first}..{last}")
+    if outcome.docs_index is not None:
+        click.echo(f"data docs: {outcome.docs_index}")
+    if outcome.blocked:
+        messages = "\n".join(gate.block_message(table, p, None) for p in outcome.blocked)
+        raise click.ClickException(f"{len(outcome.blocked)} partition(s) fail critical expectations:\n{messages}")
 
 
 @main.command()

@@ -152,3 +152,11 @@ def select_trend_lists(trends: DataFrame, term_stats: DataFrame, top_n: int = TO
         }
     )
     return _finish(out, "trend_mart")
+
+
+def select_erank_series(erank_stats: DataFrame, kinds: tuple[str, ...] = ("day", "week", "month")) -> DataFrame:
+    """``erank_mart``: the calendar sets of ``erank_stats`` with the columns a time-series plot needs."""
+    from pyspark.sql import functions as F
+
+    series = erank_stats.where(F.col("set_kind").isin(*kinds) & F.col("set_start").isNotNull())
+    return _finish(series, "erank_mart")

@@ -202,6 +202,7 @@ def substitute(text: str, warehouse: str) -> str:
 # ------------------------------------------------------------------------------------ DuckDB views
 
 
+_TEMP = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP|TEMPORARY)\b", re.IGNORECASE)
 _VIEW_NAME = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(\w+)", re.IGNORECASE)
 
 
@@ -301,11 +302,11 @@ def check_query(query: str) -> None:
         return  # let execution report the syntax error with DuckDB's own message and caret
     for statement in statements:
         kind = statement.type.name
-        if kind not in ALLOWED_STATEMENTS:
+        if kind not in ALLOWED_STATEMENTS or (kind == "CREATE" and not _TEMP.match(statement.query)):
             first = statement.query.strip().split(None, 1)[0] if statement.query.strip() else kind
             raise QueryRefused(
                 f"digestflow sql is read-only over the warehouse views; refused a {kind} statement "
-                f"({first!r}). Allowed: {', '.join(sorted(ALLOWED_STATEMENTS))} (CREATE/DROP of TEMP objects)."
+                f"({first!r}). Allowed: {', '.join(sorted(ALLOWED_STATEMENTS))} (CREATE only for TEMP objects)."
             )
 
 

@@ -2,7 +2,7 @@
 
 The last stage of ``digestflow run``. Every mart is a function of the same partitions of its inputs, so
 it owns exactly those partitions: ``daily_summary`` the run's digest dates, ``trend_mart`` the run's
-``as_of`` dates, ``erank_mart`` (unpartitioned, tiny) the whole table, swapped in atomically. An input
+``as_of`` dates, ``erank_mart`` the (set_kind, period) partitions the erank stage owns for those dates. An input
 table that does not exist yet (no schema file) leaves its mart untouched; one without data empties it.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from digestflow import io, schemas
-from digestflow.marts import select_trend_lists, summarize_days
+from digestflow.marts import select_erank_series, select_trend_lists, summarize_days
 from digestflow.pipeline import RunContext, StageReport, stage
 
 if TYPE_CHECKING:
@@ -53,6 +53,19 @@ def marts(ctx: RunContext) -> StageReport:
         ctx.publish("trend_mart", lists, as_of, report)
         rows["trend_mart"] = lists.count()
         lists.unpersist()
+
+    if "erank_stats" in schemas.tables():
+        from digestflow.erank import CALENDAR_KINDS, owned_periods
+
+        periods = owned_periods(ctx.dates)
+        owned = [{"set_kind": k, "period": p} for k in CALENDAR_KINDS for p in periods]
+        stats = ctx.read("erank_stats").where(
+            F.col("set_kind").isin(*CALENDAR_KINDS) & F.col("period").isin(*periods)
+        )
+        series = select_erank_series(stats, CALENDAR_KINDS).persist()
+        ctx.publish("erank_mart", series, owned, report)
+        rows["erank_mart"] = series.count()
+        series.unpersist()
 
     report.rows_out = sum(rows.values())
     report.details = {"rows": rows}

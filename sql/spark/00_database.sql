@@ -1,0 +1,2 @@
+-- Spark SQL: the database that holds the digestflow tables.
+CREATE DATABASE IF NOT EXISTS digestflow;
