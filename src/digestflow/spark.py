@@ -18,11 +18,18 @@ if TYPE_CHECKING:
 
 
 def cds_archive() -> Path:
-    """Where the JVM class-data-sharing archive for this pyspark version lives (see :func:`warm_up`)."""
+    """Where the JVM class-data-sharing archive for this pyspark install lives (see :func:`warm_up`).
+
+    The archive is only valid for the exact class path it was dumped with, so its name carries a hash
+    of the pyspark folder (two virtualenvs never share one).
+    """
+    import hashlib
+
     import pyspark
 
     cache = Path(os.environ.get("DIGESTFLOW_CACHE", Path.home() / ".cache" / "digestflow"))
-    return cache / f"spark-{pyspark.__version__}-{sys.version_info.major}{sys.version_info.minor}.jsa"
+    where = hashlib.sha1(str(Path(pyspark.__file__).resolve().parent).encode()).hexdigest()[:10]
+    return cache / f"spark-{pyspark.__version__}-{sys.version_info.major}{sys.version_info.minor}-{where}.jsa"
 
 
 def fs_shim_jar() -> Path:
