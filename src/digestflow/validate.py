@@ -1,20 +1,648 @@
-"""Validation gate (placeholder until the Great Expectations gate lands): passes every partition."""
+"""The validation gate: Great Expectations suites run on staged Spark data, in one batch per run.
+
+A suite has two halves. The **structural** half (columns present, Spark types, non-null columns) is
+generated from ``schemas/<table>.json``, so it is never written twice. The **semantic** half lives in
+``expectations/<table>.json`` in GE's own suite format; each expectation carries GE's ``severity``:
+``critical`` blocks the partition, ``warning`` is recorded and the partition publishes. Rules that need
+more than one row (``position`` contiguous within a digest, ``paper_id`` unique within a digest) are
+written against *derived columns* (Spark SQL window expressions declared in the suite's meta), so every
+rule is a row-level rule whose offending rows carry their partition.
+
+Why batch: GE's fixed cost per validation run (metric graph, a few Spark jobs per expectation) is paid
+once for all partitions of a run. :func:`validate_frame` reads the whole staged table of the run, runs
+the suite once (``BOOLEAN_ONLY``: only the bundled unexpected counts are computed); only when something
+fails does it re-run the failing expectations with ``COMPLETE`` results and
+``unexpected_index_column_names`` = partition + row-id columns, which names the bad partitions and gives
+a few offending rows. Good partitions publish; bad ones stay in ``_staging/<run_id>/`` for inspection.
+Table-level failures (a missing column, a wrong type) cannot be pinned to a partition and block all of
+the run's partitions of that table.
+
+Every audit appends one ``validation_results`` row per (suite, partition) and refreshes GE Data Docs
+under ``<warehouse>/_data_docs/`` (once per audited table, not per partition).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from digestflow import io, schemas
+from digestflow.resources import resource_dir
+
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
     from digestflow.io import Staged
     from digestflow.pipeline import RunContext
+
+log = logging.getLogger("digestflow.validate")
+
+SEVERITIES = ("critical", "warning")
+UNPARTITIONED = "(unpartitioned)"
+DOCS_DIR = "_data_docs"
+#: Offending rows kept per failed expectation and partition (in messages and details_json).
+SAMPLE_ROWS = 3
+
+# Schema type → the Spark DataType class name GE's expect_column_values_to_be_of_type compares with.
+_SPARK_TYPE_NAMES = {
+    "string": "StringType",
+    "int": "IntegerType",
+    "long": "LongType",
+    "double": "DoubleType",
+    "float": "FloatType",
+    "boolean": "BooleanType",
+    "date": "DateType",
+    "timestamp": "TimestampType",
+}
+
+
+# ------------------------------------------------------------------------------------------ suites
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """Everything needed to validate one table: GE expectation configs plus how to prepare the frame."""
+
+    table: str
+    expectations: tuple[dict[str, Any], ...]  # ExpectationConfiguration dicts, structural ones first
+    derived_columns: Mapping[str, str]  # helper column → Spark SQL expression (window functions allowed)
+    row_id_columns: tuple[str, ...]  # what identifies an offending row for a person
+    partition_by: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.table
+
+
+def spark_type_name(schema_type: str) -> str:
+    if schema_type.startswith("array<"):
+        return "ArrayType"
+    return _SPARK_TYPE_NAMES[schema_type]
+
+
+def structural_expectations(
+    schema: schemas.TableSchema, derived: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Columns, types and nullability of ``schema`` as GE expectation configs (all critical).
+
+    Derived helper columns are added to the expected column set because they are part of the validated
+    frame; they never reach a table.
+    """
+    origin = {"origin": f"schemas/{schema.table}.json"}
+    out: list[dict[str, Any]] = [
+        {
+            "type": "expect_table_columns_to_match_set",
+            "kwargs": {"column_set": [*schema.names, *derived], "exact_match": True},
+            "severity": "critical",
+            "meta": origin,
+        }
+    ]
+    for col in schema.columns:
+        out.append(
+            {
+                "type": "expect_column_values_to_be_of_type",
+                "kwargs": {"column": col.name, "type_": spark_type_name(col.type)},
+                "severity": "critical",
+                "meta": origin,
+            }
+        )
+    for col in schema.columns:
+        if not col.nullable:
+            out.append(
+                {
+                    "type": "expect_column_values_to_not_be_null",
+                    "kwargs": {"column": col.name},
+                    "severity": "critical",
+                    "meta": origin,
+                }
+            )
+    return out
+
+
+def load_suite(table: str) -> SuiteSpec:
+    """The suite of ``table``: generated structural rules + ``expectations/<table>.json`` (if present)."""
+    schema = schemas.load(table)
+    path = resource_dir("expectations") / f"{table}.json"
+    raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    ours = raw.get("meta", {}).get("digestflow", {})
+    derived = dict(ours.get("derived_columns", {}))
+    semantic = list(raw.get("expectations", []))
+    for exp in semantic:
+        severity = exp.get("severity")
+        if severity not in SEVERITIES:
+            raise ValueError(
+                f"{path}: expectation {exp.get('type')} has severity {severity!r}; give one of {SEVERITIES}"
+            )
+    row_id = tuple(ours.get("row_id_columns") or (*schema.partition_by, *schema.key))
+    missing = [c for c in row_id if c not in schema.names]
+    if missing:
+        raise ValueError(f"{path}: row_id_columns {missing} are not columns of {table}")
+    return SuiteSpec(
+        table=table,
+        expectations=tuple(structural_expectations(schema, list(derived)) + semantic),
+        derived_columns=derived,
+        row_id_columns=row_id,
+        partition_by=schema.partition_by,
+    )
+
+
+def suite_parameters(start: dt.date, end: dt.date, today: dt.date) -> dict[str, Any]:
+    """Values for ``{"$PARAMETER": …}`` in the suites: run dates and code-owned sets (never copied)."""
+    from digestflow.parsing import REJECT_REASONS
+
+    return {
+        "run_start": start,
+        "run_end": end,
+        "today": today,
+        "reject_reasons": sorted(REJECT_REASONS),
+    }
+
+
+def prepare(df: DataFrame, spec: SuiteSpec) -> DataFrame:
+    """``df`` plus the suite's derived helper columns (pure: DataFrame in, DataFrame out)."""
+    from pyspark.sql import functions as F
+
+    if not spec.derived_columns:
+        return df
+    return df.withColumns({name: F.expr(expr) for name, expr in spec.derived_columns.items()})
+
+
+# --------------------------------------------------------------------------------------- GE context
+
+
+class _Gx:
+    """One ephemeral GE context per process (import 2.5–5 s, context ~0.3 s): built once, reused.
+
+    Suites, validation definitions and checkpoints are registered once per table (and per Data Docs
+    folder); run-dependent values come in as suite parameters.
+    """
+
+    def __init__(self) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        import great_expectations as gx
+
+        self.gx = gx
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = _progress_bars_off()
+        self.source = self.context.data_sources.add_spark("digestflow", persist=False)
+        self._batch_definitions: dict[str, Any] = {}
+        self._validations: dict[str, Any] = {}
+        self._checkpoints: dict[tuple[str, str], Any] = {}
+        self._sites: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def batch_definition(self, table: str) -> Any:
+        if table not in self._batch_definitions:
+            asset = self.source.add_dataframe_asset(table)
+            self._batch_definitions[table] = asset.add_batch_definition_whole_dataframe("staged")
+        return self._batch_definitions[table]
+
+    def suite(self, spec: SuiteSpec, name: str | None = None) -> Any:
+        from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+        suite = self.gx.ExpectationSuite(name=name or spec.name)
+        for exp in spec.expectations:
+            config = ExpectationConfiguration(
+                type=exp["type"],
+                kwargs=dict(exp["kwargs"]),
+                meta=dict(exp.get("meta") or {}),
+                severity=exp.get("severity", "critical"),
+            )
+            # add_expectation, not add_expectation_configuration: the latter replaces an expectation of
+            # the same type on the same column (two length ranges of different severity would merge).
+            suite.add_expectation(config.to_domain_obj())
+        return suite
+
+    def validation(self, spec: SuiteSpec) -> Any:
+        if spec.table not in self._validations:
+            suite = self.context.suites.add(self.suite(spec))
+            definition = self.gx.ValidationDefinition(
+                name=spec.table, data=self.batch_definition(spec.table), suite=suite
+            )
+            self._validations[spec.table] = self.context.validation_definitions.add(definition)
+        return self._validations[spec.table]
+
+    def checkpoint(self, spec: SuiteSpec, docs_dir: Path) -> Any:
+        site = self.site(docs_dir)
+        key = (spec.table, site)
+        if key not in self._checkpoints:
+            from great_expectations.checkpoint import UpdateDataDocsAction
+
+            checkpoint = self.gx.Checkpoint(
+                name=f"{spec.table}-{site}",
+                validation_definitions=[self.validation(spec)],
+                actions=[UpdateDataDocsAction(name="data_docs", site_names=[site])],
+                result_format={"result_format": "BOOLEAN_ONLY"},
+            )
+            self._checkpoints[key] = self.context.checkpoints.add(checkpoint)
+        return self._checkpoints[key]
+
+    def site(self, docs_dir: Path) -> str:
+        """A filesystem Data Docs site per folder (tests use several warehouses in one process)."""
+        key = str(docs_dir.absolute())
+        if key not in self._sites:
+            name = f"site{len(self._sites)}"
+            self.context.add_data_docs_site(
+                site_name=name,
+                site_config={
+                    "class_name": "SiteBuilder",
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": key},
+                },
+            )
+            self._sites[key] = name
+        return self._sites[key]
+
+
+def _progress_bars_off() -> Any:
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    return ProgressBarsConfig(globally=False, metric_calculations=False)
+
+
+_GX: _Gx | None = None
+_GX_LOCK = threading.Lock()
+
+
+def gx_context() -> _Gx:
+    """The process-wide GE context (lazy: importing GE costs seconds and ~300 MB)."""
+    global _GX
+    with _GX_LOCK:
+        if _GX is None:
+            _GX = _Gx()
+        return _GX
+
+
+# -------------------------------------------------------------------------------------- validation
+
+
+@dataclass
+class Failure:
+    """One failed expectation, as it applies to one partition (or to the whole run: ``scope='run'``)."""
+
+    expectation: str
+    severity: str
+    column: str
+    unexpected: int | None  # offending rows in this partition; None for table-level expectations
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    observed: Any = None
+    scope: str = "partition"
+
+    def describe(self) -> str:
+        what = f"{self.expectation}({self.column})" if self.column else self.expectation
+        if self.unexpected is not None:
+            what += f": {self.unexpected} row{'s' if self.unexpected != 1 else ''}"
+        elif self.observed is not None:
+            what += f": observed {_short(self.observed, 200)}"
+        if self.examples:
+            what += "; e.g. " + " | ".join(_format_row(r) for r in self.examples)
+        return what
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "expectation": self.expectation,
+            "severity": self.severity,
+            "column": self.column,
+            "unexpected": self.unexpected,
+            "examples": self.examples,
+            "observed": self.observed,
+            "scope": self.scope,
+        }
+
+
+@dataclass
+class PartitionResult:
+    partition: dict[str, Any]
+    rows: int
+    evaluated: int
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return io.partition_relpath(self.partition) or UNPARTITIONED
+
+    @property
+    def success(self) -> bool:
+        return not self.failures
+
+    @property
+    def critical(self) -> list[Failure]:
+        return [f for f in self.failures if f.severity == "critical"]
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.critical)
+
+
+@dataclass
+class Outcome:
+    """What one validation run of one table found, per partition."""
+
+    table: str
+    suite: str
+    partitions: list[PartitionResult]
+    seconds: dict[str, float] = field(default_factory=dict)
+    docs_index: Path | None = None
+
+    @property
+    def blocked(self) -> list[PartitionResult]:
+        return [p for p in self.partitions if p.blocked]
+
+    @property
+    def warned(self) -> list[PartitionResult]:
+        return [p for p in self.partitions if p.failures and not p.blocked]
+
+
+def read_frame(spark: SparkSession, root: Path, partition_filter: Any = None) -> DataFrame | None:
+    """The Parquet data under ``root`` with the types *as written* (no schema forced on read).
+
+    Forcing the declared schema would make the type expectations vacuous; inferring it from the files
+    (and partition folder names) checks what a reader will really get. ``None`` when there are no files.
+    """
+    if not root.is_dir() or next(root.rglob("*.parquet"), None) is None:
+        return None
+    df = spark.read.option("basePath", io.uri(root)).parquet(io.uri(root))
+    return df if partition_filter is None else df.where(partition_filter)
+
+
+def validate_frame(
+    df: DataFrame | None,
+    spec: SuiteSpec,
+    parameters: Mapping[str, Any],
+    *,
+    docs_dir: Path | None = None,
+) -> Outcome:
+    """Run ``spec`` once over ``df`` (all partitions together) and attribute failures to partitions."""
+    t0 = time.perf_counter()
+    seconds: dict[str, float] = {}
+    if df is None:
+        return Outcome(spec.table, spec.name, [], seconds)
+    cols = list(spec.partition_by)
+    prepared = prepare(df, spec).persist()
+    try:
+        # One job that also fills the cache: every GE metric after it reads memory, not Parquet.
+        counts = prepared.groupBy(*cols).count().collect() if cols else None
+        if counts is None:
+            results = {UNPARTITIONED: PartitionResult({}, prepared.count(), len(spec.expectations))}
+        else:
+            results = {}
+            for row in counts:
+                part = {c: row[c] for c in cols}
+                results[io.partition_relpath(part)] = PartitionResult(part, row["count"], len(spec.expectations))
+        seconds["prepare"] = time.perf_counter() - t0
+        if not results:
+            return Outcome(spec.table, spec.name, [], seconds)
+
+        t1 = time.perf_counter()
+        gx = gx_context()
+        with gx.lock:
+            suite_result, docs_index = _run_suite(gx, spec, prepared, parameters, docs_dir)
+            seconds["ge_run"] = time.perf_counter() - t1
+            failed = [r for r in suite_result.results if not r.success]
+            if failed:
+                t2 = time.perf_counter()
+                _attribute(gx, spec, prepared, parameters, failed, results)
+                seconds["attribute"] = time.perf_counter() - t2
+    finally:
+        prepared.unpersist()
+    seconds["total"] = time.perf_counter() - t0
+    ordered = sorted(results.values(), key=lambda p: p.label)
+    return Outcome(spec.table, spec.name, ordered, seconds, docs_index)
+
+
+def _run_suite(
+    gx: _Gx, spec: SuiteSpec, df: DataFrame, parameters: Mapping[str, Any], docs_dir: Path | None
+) -> tuple[Any, Path | None]:
+    batch = {"dataframe": df}
+    params = dict(parameters)
+    if docs_dir is None:
+        result = gx.validation(spec).run(
+            batch_parameters=batch, expectation_parameters=params, result_format="BOOLEAN_ONLY"
+        )
+        return result, None
+    checkpoint_result = gx.checkpoint(spec, docs_dir).run(batch_parameters=batch, expectation_parameters=params)
+    (result,) = checkpoint_result.run_results.values()
+    return result, docs_dir / "index.html"
+
+
+def _attribute(
+    gx: _Gx,
+    spec: SuiteSpec,
+    df: DataFrame,
+    parameters: Mapping[str, Any],
+    failed: Sequence[Any],
+    results: dict[str, PartitionResult],
+) -> None:
+    """Re-run only the failed expectations with row indexes, and hand each failure to its partitions."""
+    suite = gx.gx.ExpectationSuite(name=f"{spec.name}.failures")
+    for res in failed:
+        suite.add_expectation(res.expectation_config.to_domain_obj())
+    index_cols = list(dict.fromkeys([*spec.partition_by, *spec.row_id_columns]))
+    batch = gx.batch_definition(spec.table).get_batch(batch_parameters={"dataframe": df})
+    detail = batch.validate(
+        suite,
+        result_format={
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": index_cols,
+            "return_unexpected_index_query": False,
+            "partial_unexpected_count": SAMPLE_ROWS,
+        },
+        expectation_parameters=dict(parameters),
+    )
+    for res in detail.results:
+        if res.success:
+            continue  # cannot happen on the same data; kept so a flaky rule never blocks silently
+        config = res.expectation_config
+        name, severity = config.type, str(getattr(config.severity, "value", config.severity))
+        column = _columns_of(config.kwargs)
+        body = res.result or {}
+        index_list = body.get("unexpected_index_list")
+        if index_list is None or not spec.partition_by:
+            observed = body.get("observed_value")
+            if res.exception_info and res.exception_info.get("raised_exception"):
+                observed = res.exception_info.get("exception_message")
+            for part in results.values():
+                part.failures.append(
+                    Failure(name, severity, column, body.get("unexpected_count"),
+                            _examples(index_list or [], SAMPLE_ROWS), observed, scope="run")
+                )
+            continue
+        by_partition: dict[str, list[dict[str, Any]]] = {}
+        for row in index_list:
+            key = io.partition_relpath({c: row[c] for c in spec.partition_by})
+            by_partition.setdefault(key, []).append(row)
+        for key, rows in by_partition.items():
+            if key in results:
+                results[key].failures.append(
+                    Failure(name, severity, column, len(rows), _examples(rows, SAMPLE_ROWS))
+                )
+
+
+def _columns_of(kwargs: Mapping[str, Any]) -> str:
+    if "column" in kwargs:
+        return str(kwargs["column"])
+    if "column_A" in kwargs:
+        return f"{kwargs['column_A']}, {kwargs['column_B']}"
+    if "column_list" in kwargs:
+        return ", ".join(kwargs["column_list"])
+    return ""
+
+
+def _examples(rows: Sequence[Mapping[str, Any]], n: int) -> list[dict[str, Any]]:
+    return [{k: _jsonable(v) for k, v in row.items()} for row in list(rows)[:n]]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        return _short(value, 120)
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return _short(str(value), 120)
+
+
+def _short(value: Any, n: int) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _format_row(row: Mapping[str, Any]) -> str:
+    return " ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in row.items())
+
+
+# ------------------------------------------------------------------------------------ gate & results
 
 
 @dataclass
 class Verdict:
+    """The gate's decision for one staged table: partitions that may publish, and why others may not."""
+
     passed: list[dict[str, Any]]
     messages: list[str] = field(default_factory=list)
+    outcome: Outcome | None = None
 
 
 def audit(ctx: RunContext, staged: Staged) -> Verdict:
-    return Verdict(passed=list(staged.partitions))
+    """Validate everything ``staged`` holds in one GE run; return the owned partitions that may publish.
+
+    Called by :meth:`RunContext.publish` between the staged write and the swap. Blocked partitions stay
+    under ``_staging/<run_id>/<table>/`` (never deleted here) and get a message naming the table, the
+    partition, the failed critical expectations and a few offending rows.
+    """
+    spec = load_suite(staged.table)
+    parameters = suite_parameters(ctx.start, ctx.end, ctx.today)
+    df = read_frame(ctx.spark, staged.path)
+    outcome = validate_frame(df, spec, parameters, docs_dir=docs_dir(ctx.warehouse))
+    record(ctx.warehouse, ctx.run_id, outcome, staging=staged.path)
+    blocked = {p.label for p in outcome.blocked}
+    passed = [dict(p) for p in staged.partitions if (io.partition_relpath(p) or UNPARTITIONED) not in blocked]
+    messages = [block_message(outcome.table, p, staged.path) for p in outcome.blocked]
+    _log_outcome(outcome)
+    return Verdict(passed=passed, messages=messages, outcome=outcome)
+
+
+def docs_dir(warehouse: str) -> Path:
+    return io.local_path(warehouse) / DOCS_DIR
+
+
+def block_message(table: str, result: PartitionResult, staging: Path | None) -> str:
+    """One paragraph for a person: what was blocked, which rules, which rows, where the data is."""
+    lines = [
+        f"{table} {result.label}: NOT PUBLISHED, {len(result.critical)} critical expectation(s) failed "
+        f"on {result.rows} rows:"
+    ]
+    lines += [f"  - {f.describe()}" for f in result.critical]
+    warnings = [f for f in result.failures if f.severity != "critical"]
+    lines += [f"  - (warning) {f.describe()}" for f in warnings]
+    if staging is not None:
+        lines.append(f"  staged data kept at {staging / io.partition_relpath(result.partition)}")
+    return "\n".join(lines)
+
+
+def _log_outcome(outcome: Outcome) -> None:
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in outcome.seconds.items())
+    log.info(
+        "validated %s: %d partitions, %d blocked, %d with warnings (%s)",
+        outcome.table, len(outcome.partitions), len(outcome.blocked), len(outcome.warned), timing,
+    )
+    for part in outcome.warned:
+        log.warning("%s %s: published with warnings: %s", outcome.table, part.label,
+                    "; ".join(f.describe() for f in part.failures))
+
+
+def result_rows(run_id: str, outcome: Outcome, staging: Path | None = None) -> list[dict[str, Any]]:
+    """``validation_results`` rows: one per (suite, partition)."""
+    now = dt.datetime.now(dt.UTC)
+    rows = []
+    for part in outcome.partitions:
+        details: dict[str, Any] = {"failures": [f.as_json() for f in part.failures]}
+        if part.blocked and staging is not None:
+            details["staged_at"] = str(staging / io.partition_relpath(part.partition))
+        if outcome.docs_index is not None:
+            details["data_docs"] = str(outcome.docs_index)
+        rows.append(
+            {
+                "run_id": run_id,
+                "partition": part.label,
+                "suite": outcome.suite,
+                "success": part.success,
+                "blocked": part.blocked,
+                "evaluated": part.evaluated,
+                "failed": len(part.failures),
+                "failed_critical": len(part.critical),
+                "rows": part.rows,
+                "details_json": json.dumps(details, default=str, sort_keys=True, ensure_ascii=False),
+                "validated_at": now,
+                "table_name": outcome.table,
+            }
+        )
+    return rows
+
+
+def record(warehouse: str, run_id: str, outcome: Outcome, staging: Path | None = None) -> Path | None:
+    """Write the outcome's rows to ``validation_results`` (one file per run and table, never rewritten)."""
+    rows = result_rows(run_id, outcome, staging)
+    if not rows:
+        return None
+    return io.write_log_rows(warehouse, "validation_results", rows, file_stem=f"{run_id}-{outcome.suite}")
+
+
+# ------------------------------------------------------------------------------- published re-audit
+
+
+def validate_published(
+    spark: SparkSession,
+    warehouse: str,
+    table: str,
+    start: dt.date,
+    end: dt.date,
+    *,
+    run_id: str | None = None,
+    today: dt.date | None = None,
+) -> Outcome:
+    """Re-audit the published partitions of ``table`` whose date partition lies in [start, end].
+
+    Used by ``digestflow validate``: the same suite and batch run as the gate, on what readers see now.
+    A table whose partitions carry no date is validated whole. Writes ``validation_results`` rows.
+    """
+    from pyspark.sql import functions as F
+
+    spec = load_suite(table)
+    schema = schemas.load(table)
+    date_cols = [c for c in schema.partition_by if schema.column(c).type == "date"]
+    condition = F.col(date_cols[0]).between(F.lit(start), F.lit(end)) if date_cols else None
+    df = read_frame(spark, io.table_dir(warehouse, table), condition)
+    today = today or dt.datetime.now(dt.UTC).date()
+    outcome = validate_frame(df, spec, suite_parameters(start, end, today), docs_dir=docs_dir(warehouse))
+    record(warehouse, run_id or io.new_run_id(), outcome)
+    _log_outcome(outcome)
+    return outcome

@@ -1,0 +1,291 @@
+"""The validation gate with real Great Expectations on real Spark frames: block, publish, record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from digestflow import io, schemas, validate
+from digestflow.generate import generate_corpus
+from digestflow.parsing import REJECT_REASONS, parse_digest
+from digestflow.pipeline import RunContext, StageReport
+from digestflow.resources import resource_dir
+from digestflow.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+DAYS = [dt.date(2025, 3, 3) + dt.timedelta(days=i) for i in range(5)]  # Mon..Fri: every day has papers
+INGESTED_AT = dt.datetime(2025, 3, 8, tzinfo=dt.UTC)
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file under a published partition: byte identity, not just equal rows."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def result_rows(warehouse: Path, table: str, run_id: str) -> dict[str, dict]:
+    folder = warehouse / "validation_results" / f"table_name={table}"
+    rows = [r for f in sorted(folder.glob("*.parquet")) for r in pq.read_table(f).to_pylist() if r["run_id"] == run_id]
+    return {r["partition"]: r for r in rows}
+
+
+# ------------------------------------------------------------------------------- suites (no Spark)
+
+
+@pytest.mark.parametrize("table", ["papers", "rejects"])
+def test_structural_rules_are_generated_from_the_schema_file(table: str) -> None:
+    raw = json.loads((resource_dir("schemas") / f"{table}.json").read_text())
+    spec = validate.load_suite(table)
+    types = {e["kwargs"]["column"]: e["kwargs"]["type_"] for e in spec.expectations if e["type"] == "expect_column_values_to_be_of_type"}
+    not_null = {e["kwargs"]["column"] for e in spec.expectations if e["type"] == "expect_column_values_to_not_be_null"}
+    assert set(types) == {c["name"] for c in raw["columns"]}
+    assert not_null == {c["name"] for c in raw["columns"] if not c["nullable"]}
+    assert types["digest_date"] == "DateType"
+    (column_set,) = [e["kwargs"]["column_set"] for e in spec.expectations if e["type"] == "expect_table_columns_to_match_set"]
+    assert set(column_set) == {c["name"] for c in raw["columns"]} | set(spec.derived_columns)
+
+
+def test_suite_files_hold_only_semantic_rules_with_a_severity() -> None:
+    files = sorted(resource_dir("expectations").glob("*.json"))
+    assert {f.stem for f in files} >= {"papers", "rejects"}
+    for f in files:
+        assert f.stem in schemas.tables(), f"{f.name} has no schema file"
+        raw = json.loads(f.read_text())
+        for exp in raw["expectations"]:
+            assert exp["severity"] in validate.SEVERITIES, (f.name, exp["type"])
+            assert exp["type"] not in {"expect_column_values_to_be_of_type", "expect_column_values_to_not_be_null",
+                                       "expect_table_columns_to_match_set"}, f"{f.name} repeats a structural rule"
+            assert exp.get("meta", {}).get("why"), f"{f.name}: {exp['type']} does not say why"
+
+
+def test_every_suite_builds_real_ge_expectations(spark) -> None:
+    # GE's Spark data source would create a default SparkSession if ours did not exist yet.
+    gx = validate.gx_context()
+    for f in sorted(resource_dir("expectations").glob("*.json")):
+        spec = validate.load_suite(f.stem)
+        suite = gx.suite(spec, name=f"check-{f.stem}")
+        assert len(suite.expectations) == len(spec.expectations)
+        severities = {str(getattr(e.severity, "value", e.severity)) for e in suite.expectations}
+        assert severities <= set(validate.SEVERITIES)
+
+
+def test_reject_reasons_come_from_the_parser_not_a_copy() -> None:
+    raw = (resource_dir("expectations") / "rejects.json").read_text()
+    assert "title_without_abstract" not in raw
+    params = validate.suite_parameters(DAYS[0], DAYS[-1], DAYS[-1])
+    assert set(params["reject_reasons"]) == set(REJECT_REASONS)
+
+
+# ---------------------------------------------------------------------------- gate on Spark frames
+
+
+def paper_rows() -> list[dict]:
+    """Synthetic digests parsed by the real parser: the clean ground truth."""
+    rows = []
+    for digest in generate_corpus(len(DAYS), start=DAYS[0], seed=11):
+        result = parse_digest(digest.text, source=digest.file_name, run_date=DAYS[-1], latest_date=DAYS[-1])
+        assert not result.rejects
+        rows += [{**p, "ingested_at": INGESTED_AT} for p in result.papers]
+    return rows
+
+
+def reject_row(day: dt.date, reason: str) -> dict:
+    return {
+        "source_file": f"{day}.txt", "digest_id": "0" * 16, "line_start": 9, "line_end": 9, "raw_text": "Orphan line",
+        "reason": reason, "detail": "a title line not followed by an abstract line", "date_rule": "file_name",
+        "ingested_at": INGESTED_AT, "parser_version": "1.0.0", "digest_date": day,
+    }
+
+
+def publish(spark, warehouse: Path, table: str, rows: list[dict], start: dt.date, end: dt.date):
+    """The real write → audit → publish path of a stage, for the run [start, end] owning all of DAYS."""
+    settings = Settings().replace(warehouse=str(warehouse), validate=True)
+    ctx = RunContext(spark=spark, settings=settings, start=start, end=end, today=DAYS[-1])
+    df = spark.createDataFrame(rows, schemas.load(table).spark())
+    report = StageReport("test")
+    ctx.publish(table, df, io.date_partitions(DAYS), report)
+    return ctx, report
+
+
+@pytest.fixture(scope="module")
+def gate(spark, tmp_path_factory):
+    """Run 1 publishes five clean days; run 2 (ending on day 4) brings corrupted versions of them.
+
+    Run 2: day 1 has an empty title, day 2 a duplicated position, day 3 a too-short abstract (warning
+    only), day 4 is clean, day 5 lies after the run's end date. Rejects: day 2 carries an unknown reason.
+    """
+    warehouse = tmp_path_factory.mktemp("gate") / "wh"
+    clean = paper_rows()
+    ctx1, report1 = publish(spark, warehouse, "papers", clean, DAYS[0], DAYS[-1])
+    ctx1r, report1r = publish(spark, warehouse, "rejects", [reject_row(d, "title_without_abstract") for d in DAYS], DAYS[0], DAYS[-1])
+    before = {d: file_hashes(warehouse / "papers" / f"digest_date={d}") for d in DAYS}
+    before_rejects = file_hashes(warehouse / "rejects" / f"digest_date={DAYS[1]}")
+
+    bad = [dict(r) for r in clean]
+    first = {d: [r for r in bad if r["digest_date"] == d] for d in DAYS}
+    first[DAYS[0]][1]["title"] = ""
+    first[DAYS[1]][2]["position"] = 1
+    short = first[DAYS[2]][0]
+    short["abstract"] = "We study a small thing and report one number, which is good news for everyone."
+    short["n_words"] = len(short["abstract"].split())
+    ctx2, report2 = publish(spark, warehouse, "papers", bad, DAYS[0], DAYS[3])
+    rejects2 = [reject_row(d, "not_a_reason" if d == DAYS[1] else "title_without_abstract") for d in DAYS[:4]]
+    ctx2r, report2r = publish(spark, warehouse, "rejects", rejects2, DAYS[0], DAYS[3])
+    return {
+        "warehouse": warehouse, "clean": clean, "short": short, "before": before, "before_rejects": before_rejects,
+        "run1": (ctx1, report1, ctx1r, report1r), "run2": (ctx2, report2, ctx2r, report2r),
+    }
+
+
+@pytest.mark.slow
+def test_clean_partitions_publish_and_are_recorded(gate) -> None:
+    warehouse = gate["warehouse"]
+    ctx1, report1, ctx1r, report1r = gate["run1"]
+    assert report1.blocked == []
+    assert report1r.blocked == []
+    assert report1.partitions == len(DAYS)
+    rows = result_rows(warehouse, "papers", ctx1.run_id)
+    assert sorted(rows) == [f"digest_date={d}" for d in DAYS]
+    expected_counts = {d: sum(1 for r in gate["clean"] if r["digest_date"] == d) for d in DAYS}
+    for d in DAYS:
+        row = rows[f"digest_date={d}"]
+        assert row["success"]
+        assert not row["blocked"]
+        assert row["failed"] == 0
+        assert row["rows"] == expected_counts[d]
+        assert row["evaluated"] == len(validate.load_suite("papers").expectations)
+    assert all(r["success"] for r in result_rows(warehouse, "rejects", ctx1r.run_id).values())
+
+
+@pytest.mark.slow
+def test_corrupt_partitions_are_blocked_and_published_ones_stay_byte_identical(gate) -> None:
+    warehouse = gate["warehouse"]
+    ctx2, report2, *_ = gate["run2"]
+    for d in (DAYS[0], DAYS[1], DAYS[4]):
+        assert file_hashes(warehouse / "papers" / f"digest_date={d}") == gate["before"][d], d
+        kept = warehouse / "_staging" / ctx2.run_id / "papers" / f"digest_date={d}"
+        assert any(kept.glob("*.parquet")), f"blocked staged data for {d} was not kept at {kept}"
+    assert report2.partitions == 2  # days 3 and 4 published
+    assert len(report2.blocked) == 3
+    text = "\n".join(report2.blocked)
+    assert f"papers digest_date={DAYS[0]}" in text
+    assert "title" in text
+    assert "title=''" in text
+    assert f"papers digest_date={DAYS[1]}" in text
+    assert "expect_column_pair_values_to_be_equal(position" in text
+    assert f"papers digest_date={DAYS[4]}" in text
+    assert "expect_column_values_to_be_between(digest_date)" in text
+    assert str(warehouse / "_staging" / ctx2.run_id / "papers") in text
+
+    rows = result_rows(warehouse, "papers", ctx2.run_id)
+    why = {p: {f["expectation"] + ":" + f["column"] for f in json.loads(r["details_json"])["failures"]} for p, r in rows.items()}
+    assert rows[f"digest_date={DAYS[0]}"]["blocked"]
+    assert why[f"digest_date={DAYS[0]}"] == {"expect_column_values_to_match_regex:title", "expect_column_value_lengths_to_be_between:title"}
+    assert why[f"digest_date={DAYS[1]}"] == {"expect_column_pair_values_to_be_equal:position, __position_expected"}
+    assert why[f"digest_date={DAYS[4]}"] == {"expect_column_values_to_be_between:digest_date"}
+    assert rows[f"digest_date={DAYS[4]}"]["failed_critical"] == 1
+    day5 = json.loads(rows[f"digest_date={DAYS[4]}"]["details_json"])
+    assert day5["failures"][0]["unexpected"] == sum(1 for r in gate["clean"] if r["digest_date"] == DAYS[4])
+    assert day5["staged_at"].endswith(f"papers/digest_date={DAYS[4]}")
+    assert rows[f"digest_date={DAYS[3]}"]["success"]
+
+
+@pytest.mark.slow
+def test_warning_failure_publishes_and_is_recorded(gate) -> None:
+    warehouse = gate["warehouse"]
+    ctx2, *_ = gate["run2"]
+    published = pq.read_table(warehouse / "papers" / f"digest_date={DAYS[2]}").to_pylist()
+    assert gate["short"]["abstract"] in {r["abstract"] for r in published}
+    row = result_rows(warehouse, "papers", ctx2.run_id)[f"digest_date={DAYS[2]}"]
+    assert not row["success"]
+    assert not row["blocked"]
+    assert row["failed"] == 1
+    assert row["failed_critical"] == 0
+    (failure,) = json.loads(row["details_json"])["failures"]
+    assert failure["severity"] == "warning"
+    assert failure["column"] == "abstract"
+    assert failure["unexpected"] == 1
+    assert failure["examples"][0]["position"] == 0
+
+
+@pytest.mark.slow
+def test_unknown_reject_reason_blocks_only_its_partition(gate) -> None:
+    warehouse = gate["warehouse"]
+    _, _, ctx2r, report2r = gate["run2"]
+    assert file_hashes(warehouse / "rejects" / f"digest_date={DAYS[1]}") == gate["before_rejects"]
+    assert len(report2r.blocked) == 1
+    assert "not_a_reason" in report2r.blocked[0]
+    assert f"rejects digest_date={DAYS[1]}" in report2r.blocked[0]
+    rows = result_rows(warehouse, "rejects", ctx2r.run_id)
+    assert [p for p, r in rows.items() if r["blocked"]] == [f"digest_date={DAYS[1]}"]
+    assert report2r.partitions == 3
+
+
+@pytest.mark.slow
+def test_data_docs_are_built_under_the_warehouse(gate) -> None:
+    docs = gate["warehouse"] / "_data_docs"
+    assert (docs / "index.html").is_file()
+    pages = list((docs / "validations").rglob("*.html"))
+    assert len(pages) >= 4  # papers and rejects, two runs each
+    assert any("expect_column_values_to_match_regex" in p.read_text() or "match the regular expression" in p.read_text() for p in pages)
+
+
+@pytest.mark.slow
+def test_validate_command_reaudits_published_data_and_exits_nonzero(gate, tmp_path) -> None:
+    """Damage a published partition behind the pipeline's back; ``digestflow validate`` must catch it."""
+    warehouse = tmp_path / "wh"
+    import shutil
+
+    shutil.copytree(gate["warehouse"] / "papers", warehouse / "papers")
+    target = warehouse / "papers" / f"digest_date={DAYS[3]}"
+    (path,) = target.glob("*.parquet")
+    table = pq.read_table(path)
+    n_words = table.column("n_words").to_pylist()
+    n_words[0] = 0
+    import pyarrow as pa
+
+    pq.write_table(table.set_column(table.schema.get_field_index("n_words"), "n_words", pa.array(n_words, pa.int32())), path)
+    env = {**os.environ, "SPARK_MASTER": "local[1]", "DIGESTFLOW_SHUFFLE_PARTITIONS": "2"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "digestflow.cli", "validate", "--table", "papers", "--start", str(DAYS[0]),
+         "--end", str(DAYS[3]), "--warehouse", str(warehouse)],
+        capture_output=True, text=True, env=env, timeout=900, check=False,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert f"papers digest_date={DAYS[3]}" in out
+    assert "n_words" in out
+    assert str(warehouse / "_data_docs" / "index.html") in out
+    rows = pq.read_table(warehouse / "validation_results").to_pylist()
+    assert sorted(r["partition"] for r in rows) == [f"digest_date={d}" for d in DAYS[:4]]
+    assert [r["partition"] for r in rows if r["blocked"]] == [f"digest_date={DAYS[3]}"]
+
+
+# ----------------------------------------------------------------------------------------- real data
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_all_real_dev_days_pass_the_gate(spark, shared_data, tmp_path) -> None:
+    """Ingest every real dev digest with the gate on: nothing blocked, no warning, counts = manifest."""
+    from collections import Counter
+
+    from digestflow.pipeline import run_stages
+
+    manifest = [json.loads(line) for line in (shared_data / "hf-daily.manifest.jsonl").read_text().splitlines()]
+    per_day = Counter(m["date"] for m in manifest)
+    settings = Settings().replace(landing=str(shared_data / "hf-daily"), warehouse=str(tmp_path / "wh"), validate=True)
+    start, end = dt.date.fromisoformat(min(per_day)), dt.date.fromisoformat(max(per_day))
+    ctx = RunContext(spark=spark, settings=settings, start=start, end=end)
+    run_stages(ctx, ["ingest"])  # raises GateFailed if any partition was blocked
+    rows = result_rows(tmp_path / "wh", "papers", ctx.run_id)
+    assert len(rows) == len(per_day) == 521
+    assert [p for p, r in rows.items() if not r["success"]] == []
+    assert {p.removeprefix("digest_date="): r["rows"] for p, r in rows.items()} == dict(per_day)
