@@ -687,3 +687,59 @@ def _term_stats(
             "as_of": as_of,
         }
     )
+
+
+# ------------------------------------------------------------------------------------------ display
+
+
+def render_trends(trends: pd.DataFrame, top: int = 15, windows: Sequence[str] | None = None) -> str:
+    """Plain-text tables of the top rising, falling and new terms per window of one as_of partition."""
+    if trends.empty:
+        return "no keyword_trends rows\n"
+    out: list[str] = []
+    wanted = list(windows) if windows else sorted(set(trends["window"]), key=parse_days)
+    for window in wanted:
+        frame = trends[trends["window"] == window]
+        if frame.empty:
+            out.append(f"window {window}: no rows\n")
+            continue
+        first = frame.iloc[0]
+        out.append(
+            f"== window {window}: target {first['target_start']}..{first['as_of']} "
+            f"({first['n_target']} papers) vs baseline {first['baseline_start']}.. ({first['n_baseline']} papers)"
+        )
+        lists = (
+            ("rising", frame[frame["rank_rising"].notna()].sort_values("rank_rising")),
+            ("falling", frame[frame["rank_falling"].notna()].sort_values("rank_falling")),
+            (
+                "new",
+                frame[frame["is_new"]].sort_values(
+                    ["df_target", "logodds_z", "term"], ascending=[False, False, True]
+                ),
+            ),
+        )
+        for name, rows in lists:
+            out.append(f"-- {name}")
+            out.append(f"{'#':>3}  {'term':<40} {'z':>7} {'share now':>10} {'before':>8} {'df':>5}  flags")
+            for i, row in enumerate(rows.head(top).itertuples(index=False), start=1):
+                flags = []
+                if row.burst_active:
+                    flags.append(f"burst since {row.burst_start}")
+                if row.mk_p == row.mk_p and row.mk_p < 0.01:  # not NaN
+                    flags.append(f"MK {'up' if row.mk_z > 0 else 'down'} p={row.mk_p:.1g}")
+                if row.is_new and name != "new":
+                    flags.append("new")
+                out.append(
+                    f"{i:>3}  {row.display_form[:40]:<40} {row.logodds_z:>7.2f} {_pct(row.share_target):>10} "
+                    f"{_pct(row.share_baseline):>8} {row.df_target:>5}  {', '.join(flags)}"
+                )
+            if rows.empty:
+                out.append("     (none)")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def _pct(value: float | None) -> str:
+    if value is None or value != value:
+        return "-"
+    return f"{100 * value:.1f}%"
