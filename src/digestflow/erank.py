@@ -225,11 +225,16 @@ def erank_stats(set_rows: DataFrame, config: ErankConfig, sizes: dict[tuple[Any,
     big = [key for key, n in sizes.items() if n > config.gram_threshold]
     if not big:
         return exact_route(set_rows, config)
-    big_df = set_rows.sparkSession.createDataFrame(big, ", ".join(SET_ROW_DDL.split(", ")[:6]))
-    big_rows = set_rows.join(F.broadcast(big_df), SET_COLS, "left_semi")
     if len(big) == len(sizes):
-        return gram_route(big_rows, config)
-    small_rows = set_rows.join(F.broadcast(big_df), SET_COLS, "left_anti")
+        return gram_route(set_rows, config)
+    spark = set_rows.sparkSession
+    big_df = spark.createDataFrame(big, ", ".join(SET_ROW_DDL.split(", ")[: len(SET_COLS)])).toDF(
+        *[f"_big_{c}" for c in SET_COLS]
+    )
+    # Null-safe: external sets have NULL set_start/set_end, and NULL = NULL is not true in a join.
+    on = [set_rows[c].eqNullSafe(big_df[f"_big_{c}"]) for c in SET_COLS]
+    big_rows = set_rows.join(F.broadcast(big_df), on, "left_semi")
+    small_rows = set_rows.join(F.broadcast(big_df), on, "left_anti")
     return exact_route(small_rows, config).unionByName(gram_route(big_rows, config))
 
 
@@ -324,7 +329,9 @@ def _gram_partials(batches: Iterator[pa.RecordBatch], config: ErankConfig) -> It
         groups = ids.groupby(SET_COLS, sort=False, dropna=False).indices
         keys_all = batch.column("row_key").to_pylist()
         vectors = batch.column("vector")
-        for set_id, index in groups.items():
+        for index in groups.values():
+            # The set's identity from Arrow (pandas would turn NULL dates into NaN/NaT).
+            set_id = tuple(batch.column(c)[int(index[0])].as_py() for c in SET_COLS)
             take = pa.array(index)
             X, d, ragged = arrow_matrix(vectors.take(take))
             _add_rows(states, set_id, X, d, ragged, [keys_all[i] for i in index], config)
