@@ -420,10 +420,8 @@ def test_each_file_keeps_its_good_papers_and_quarantines_the_rest(hostile_run) -
         dates = {r["digest_date"] for r in papers + rejects}
         if dates and dates != {v.partition}:
             failures.append(f"{v.name}: partitions {sorted(dates)}, expected {v.partition}")
-        for p in papers:
-            if p["position"] != papers.index(p):
-                failures.append(f"{v.name}: positions are not 0..n-1")
-                break
+        if [p["position"] for p in papers] != list(range(len(papers))):
+            failures.append(f"{v.name}: positions are not 0..n-1")
     assert failures == [], "\n".join(failures)
 
 
