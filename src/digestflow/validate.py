@@ -361,15 +361,27 @@ class Outcome:
         return [p for p in self.partitions if p.failures and not p.blocked]
 
 
-def read_frame(spark: SparkSession, root: Path, partition_filter: Any = None) -> DataFrame | None:
-    """The Parquet data under ``root`` with the types *as written* (no schema forced on read).
+def read_frame(
+    spark: SparkSession, root: Path, table: str, partition_filter: Any = None
+) -> DataFrame | None:
+    """The Parquet data under ``root`` with the data columns' types *as written* (no schema forced).
 
-    Forcing the declared schema would make the type expectations vacuous; inferring it from the files
-    (and partition folder names) checks what a reader will really get. ``None`` when there are no files.
+    Forcing the declared schema on the data columns would make the type expectations vacuous, so their
+    types come from a file footer. Partition columns have no type on disk (they are folder names): they
+    get their declared type, and a value that does not parse becomes NULL, which the not-null rule
+    catches. ``None`` when there are no files.
     """
-    if not root.is_dir() or next(root.rglob("*.parquet"), None) is None:
+    first = next(root.rglob("*.parquet"), None) if root.is_dir() else None
+    if first is None:
         return None
-    df = spark.read.option("basePath", io.uri(root)).parquet(io.uri(root))
+    from pyspark.sql import types as T
+
+    schema = schemas.load(table)
+    declared = schema.spark()
+    written = spark.read.parquet(io.uri(first)).schema
+    fields = [f for f in written.fields if f.name not in schema.partition_by]
+    fields += [declared[c] for c in schema.partition_by]
+    df = spark.read.schema(T.StructType(fields)).option("basePath", io.uri(root)).parquet(io.uri(root))
     return df if partition_filter is None else df.where(partition_filter)
 
 
@@ -540,7 +552,7 @@ def audit(ctx: RunContext, staged: Staged) -> Verdict:
     """
     spec = load_suite(staged.table)
     parameters = suite_parameters(ctx.start, ctx.end, ctx.today)
-    df = read_frame(ctx.spark, staged.path)
+    df = read_frame(ctx.spark, staged.path, staged.table)
     outcome = validate_frame(df, spec, parameters, docs_dir=docs_dir(ctx.warehouse))
     record(ctx.warehouse, ctx.run_id, outcome, staging=staged.path)
     blocked = {p.label for p in outcome.blocked}
@@ -640,7 +652,7 @@ def validate_published(
     schema = schemas.load(table)
     date_cols = [c for c in schema.partition_by if schema.column(c).type == "date"]
     condition = F.col(date_cols[0]).between(F.lit(start), F.lit(end)) if date_cols else None
-    df = read_frame(spark, io.table_dir(warehouse, table), condition)
+    df = read_frame(spark, io.table_dir(warehouse, table), table, condition)
     today = today or dt.datetime.now(dt.UTC).date()
     outcome = validate_frame(df, spec, suite_parameters(start, end, today), docs_dir=docs_dir(warehouse))
     record(warehouse, run_id or io.new_run_id(), outcome)
