@@ -85,6 +85,7 @@ class TrendParams:
     burst_s: float = 2.0
     burst_gamma: float = 1.0
     sparkline_top: int = 50  # term_stats holds terms ranked up to this (plus new and bursting ones)
+    nested_min_z: float = 1.0  # nested-phrase suppression judges only terms that move at least this much
 
     @classmethod
     def from_env(cls, **overrides: object) -> TrendParams:
@@ -549,10 +550,15 @@ def _score_window(
 
     share_t = y_t / papers_t if papers_t else np.full(len(listed), np.nan)
     share_b = y_b / papers_b if papers_b else np.full(len(listed), np.nan)
-    suppressed = _suppression(names, z, y_t, y_b, papers_t, papers_b)
+    suppressed = _suppression(names, z, y_t, y_b, papers_t, papers_b, params.nested_min_z)
     rank_rising = _ranks(names, -z, (z > 0) & np.array([n not in suppressed for n in names], dtype=bool))
     rank_falling = _ranks(names, z, (z < 0) & np.array([n not in suppressed for n in names], dtype=bool))
     is_new = (first_idx[listed] >= t0) & (y_b == 0) & (y_t >= params.new_min_df)
+    # The new list gets the same nesting rule: "photonic gradient folding", not also "photonic gradient".
+    fresh = np.flatnonzero(is_new)
+    if fresh.size > 1 and papers_t:
+        drop = ts.suppress_nested([names[i] for i in fresh], y_t[fresh], papers_t, np.zeros(fresh.size))
+        is_new[[i for i in fresh if names[i] in drop]] = False
 
     return pd.DataFrame(
         {
@@ -586,18 +592,27 @@ def _score_window(
 
 
 def _suppression(
-    names: list[str], z: np.ndarray, y_t: np.ndarray, y_b: np.ndarray, papers_t: int, papers_b: int
+    names: list[str],
+    z: np.ndarray,
+    y_t: np.ndarray,
+    y_b: np.ndarray,
+    papers_t: int,
+    papers_b: int,
+    min_z: float,
 ) -> dict[str, str]:
     """Term → the nested/containing phrase that carries its signal, separately for risers and fallers.
 
     :func:`trendstats.suppress_nested` decides which terms go (fallers with target and baseline swapped,
-    so their excess is positive); the phrase named is the related, kept term with the largest |z|.
+    so their excess is positive); the phrase named is the related, kept term with the largest |z|. Only
+    terms with |z| ≥ ``min_z`` are judged: the rule is meant for candidate movers, and on flat terms
+    its "minor variant" branch would hide a specific phrase ("tensor train adapter") behind a generic
+    word ("adapter") that merely occurs more often.
     """
     out: dict[str, str] = {}
     if not papers_t or not papers_b:
         return out
     for direction in (1.0, -1.0):
-        idx = np.flatnonzero(direction * z > 0)
+        idx = np.flatnonzero(direction * z >= max(min_z, 1e-12))
         if idx.size < 2:
             continue
         cand = [names[i] for i in idx]
