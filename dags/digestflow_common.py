@@ -1,7 +1,7 @@
 """What the digestflow DAGs share: the stage graph, the published tables as Assets, task defaults.
 
-Orchestration only (STYLE.md §1): nothing here imports Spark or the digestflow library, reads data,
-or asks the metadata DB at parse time. Every task calls the one ``digestflow`` CLI, the same command
+Orchestration only (STYLE.md §1): nothing here imports Spark, reads data or asks the metadata DB at
+parse time; of the digestflow library only the CLI's command list is looked at. Every task calls the one ``digestflow`` CLI, the same command
 people, docker-compose and the tests run, so a task's log shows exactly what the CLI prints (the
 stage's row counts) and a failed task can be re-run by hand with the command shown in its log.
 
@@ -12,8 +12,6 @@ Settings reach the CLI through the environment of the Airflow worker (``DIGESTFL
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-from pathlib import Path
 
 from airflow.sdk import Asset
 
@@ -35,7 +33,7 @@ STAGE_TABLES: dict[str, tuple[str, ...]] = {
     "embed": ("embeddings",),
     "trends": ("keyword_trends", "term_stats"),
     "erank": ("erank_stats",),
-    "marts": ("daily_summary", "trend_mart"),
+    "marts": ("daily_summary", "trend_mart", "erank_mart"),
 }
 
 #: Spark applications share this pool. ``digestflow.airflow_local`` creates it with 1 slot: one local
@@ -58,18 +56,16 @@ def table_asset(table: str) -> Asset:
 
 
 def available_stages() -> list[str]:
-    """The stages of STAGE_UPSTREAM whose module exists in the installed library.
+    """The stages of STAGE_UPSTREAM that the installed ``digestflow`` CLI has a command for.
 
-    Other stages land over time; a stage that is not there yet is left out of the DAG (its downstream
-    tasks are wired to its upstream instead) rather than failing every run. This looks for
-    ``digestflow/stages/<name>.py`` with ``find_spec`` on the top-level package only: no digestflow or
-    Spark import, no data read.
+    The CLI is the contract between the DAGs and the library: a task runs ``digestflow <stage>``, so a
+    stage without a command is left out of the DAG (its downstream tasks are wired to its upstream
+    instead) rather than failing every run while it is being built. Importing ``digestflow.cli`` loads
+    click and the settings class only (every Spark import in it is inside a command), reads no data.
     """
-    spec = importlib.util.find_spec("digestflow")
-    if spec is None or not spec.submodule_search_locations:
-        return ["ingest"]
-    stages_dir = Path(next(iter(spec.submodule_search_locations))) / "stages"
-    return [name for name in STAGE_UPSTREAM if (stages_dir / f"{name}.py").is_file()]
+    from digestflow.cli import main
+
+    return [name for name in STAGE_UPSTREAM if name in main.commands]
 
 
 def resolved_upstream(stages: list[str]) -> dict[str, list[str]]:

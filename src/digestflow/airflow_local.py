@@ -116,7 +116,8 @@ class LocalAirflow:
                 "simple_auth_manager_users": f"{USER}:admin",
                 "simple_auth_manager_passwords_file": str(self.password_file),
             },
-            "database": {"sql_alchemy_conn": f"sqlite:///{self.home / 'airflow.db'}"},
+            # SQLite allows one writer: wait for the lock (default 5 s is too short on a loaded machine)
+            "database": {"sql_alchemy_conn": f"sqlite:///{self.home / 'airflow.db'}?timeout=60"},
             "api": {"host": "127.0.0.1", "port": str(self.port), "workers": "1", "base_url": self.url},
             "api_auth": {"jwt_secret": state["jwt_secret"]},
             "dag_processor": {"parsing_processes": "1", "refresh_interval": "30"},
@@ -206,11 +207,27 @@ class LocalAirflow:
                 )
             (self.run_dir / f"{name}.pid").write_text(f"{proc.pid} {_start_ticks(proc.pid)}")
             self._procs[name] = proc
+            if name == "api-server":  # tasks call its execution API: it must listen before they start
+                self._wait_answering(timeout)
         try:
             self.wait_healthy(timeout)
         except BaseException:
             self.stop()
             raise
+
+    def _wait_answering(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._procs["api-server"].poll() is not None:
+                self.stop()
+                raise RuntimeError(f"api-server exited; see {self.home / 'components' / 'api-server.log'}")
+            try:
+                self.health()
+                return
+            except (OSError, ValueError):
+                time.sleep(2)
+        self.stop()
+        raise TimeoutError(f"api-server on {self.url} not answering after {timeout:.0f}s")
 
     def health(self) -> dict[str, str]:
         with urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=10) as resp:
@@ -259,7 +276,7 @@ class LocalAirflow:
         req = urllib.request.Request(
             f"{self.url}/auth/token", data=body, headers={"Content-Type": "application/json"}, method="POST"
         )
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=120) as resp:
             return str(json.load(resp)["access_token"])
 
     def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
@@ -270,7 +287,7 @@ class LocalAirflow:
             method=method,
         )
         try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
+            with urllib.request.urlopen(req, timeout=120) as resp:
                 return json.load(resp)
         except urllib.error.HTTPError as exc:
             raise RuntimeError(f"{method} {path}: HTTP {exc.code}: {exc.read().decode(errors='replace')}") from exc
