@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install warmup lint clean system-deps
+.PHONY: demo test install warmup lint clean system-deps airflow airflow-stop
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3)"; exit 1; }
@@ -29,6 +29,14 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "browser tests need chromium: sudo apt-get install chromium"; fi; }
+
+# Local Airflow (api-server, scheduler, dag-processor, triggerer on 127.0.0.1, SQLite) under data/airflow.
+# AIRFLOW_PORT=8081 make airflow to use another port; the UI URL and the login are printed at the end.
+airflow: $(STAMP)
+	$(BIN)/python -m digestflow.airflow_local start
+
+airflow-stop:
+	$(BIN)/python -m digestflow.airflow_local stop
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
