@@ -329,6 +329,7 @@ def render_html(marts: Marts, *, warehouse: str = "", generated_at: dt.datetime 
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        "<link rel=\"icon\" href=\"data:,\">"
         f"<title>digestflow dashboard</title><style>{_CSS}</style></head><body>"
         "<header><h1>digestflow</h1>"
         f"<p>Paper digests, keyword trends and effective rank &middot; generated {generated_at.isoformat()} "

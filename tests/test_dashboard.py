@@ -1,0 +1,274 @@
+"""The dashboard: a self-contained page from the marts, served on 127.0.0.1, rendered by headless chromium.
+
+The browser test drives Debian's chromium over the DevTools protocol (a small websocket client below):
+it loads the page from a local server, waits for plotly to draw, counts the drawn traces, bars, lines
+and band fills of every plot in the DOM, compares the papers plot with the generated digests, collects
+console errors, and saves a full-page screenshot to test-artifacts/dashboard.png.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from digestflow import dashboard, sql
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = os.environ.get("DIGESTFLOW_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def test_empty_warehouse_gives_a_page_that_says_what_to_run(tmp_path):
+    out = dashboard.write_dashboard(str(tmp_path / "warehouse"), tmp_path / "d.html")
+    page = out.read_text(encoding="utf-8")
+    for plot_id in dashboard.PLOT_IDS:
+        assert f'id="{plot_id}"' in page
+    assert "run `digestflow ingest`" in page
+    assert "run `digestflow trends`" in page
+    assert "run `digestflow embed`" in page
+
+
+def test_server_binds_loopback_and_serves_only_the_page(tmp_path):
+    page = tmp_path / "d.html"
+    page.write_text("<html>ok</html>", encoding="utf-8")
+    server = dashboard.make_server(page, port=0)
+    host, port = server.server_address[:2]
+    assert host == "127.0.0.1"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
+            assert response.read() == b"<html>ok</html>"
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/../../etc/passwd")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def page(pipeline_run, tmp_path_factory) -> Path:
+    return dashboard.write_dashboard(str(pipeline_run.warehouse), tmp_path_factory.mktemp("dash") / "dashboard.html")
+
+
+@pytest.mark.slow
+def test_page_is_self_contained(page):
+    text = page.read_text(encoding="utf-8")
+    assert "Plotly.newPlot" in text
+    assert text.count("Plotly.newPlot") == len(dashboard.PLOT_IDS)
+    assert not re.search(r"<script[^>]+src=", text), "the page must not load scripts from anywhere"
+    assert not re.search(r"<link[^>]+href=\"https?:", text)
+    assert "no papers yet" not in text
+    assert "no trends yet" not in text
+    assert "no erank statistics yet" not in text
+
+
+# ------------------------------------------------------------------------------------- chromium
+
+
+class DevTools:
+    """The least of a Chrome DevTools Protocol client: numbered calls, and every event kept."""
+
+    def __init__(self, ws_url: str) -> None:
+        from websockets.sync.client import connect
+
+        self.ws = connect(ws_url, max_size=None, open_timeout=60)
+        self.events: list[dict] = []
+        self._id = 0
+
+    def call(self, method: str, timeout: float = 120, **params):
+        self._id += 1
+        self.ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        deadline = time.monotonic() + timeout
+        while True:
+            message = json.loads(self.ws.recv(timeout=max(deadline - time.monotonic(), 0.1)))
+            if message.get("id") == self._id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+            self.events.append(message)
+
+    def wait_for(self, event: str, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            for message in self.events:
+                if message.get("method") == event:
+                    return message
+            self.events.append(json.loads(self.ws.recv(timeout=max(deadline - time.monotonic(), 0.1))))
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(json.dumps(result["exceptionDetails"])[:2000])
+        return result["result"].get("value")
+
+    def errors(self) -> list[str]:
+        out = []
+        for m in self.events:
+            method, params = m.get("method"), m.get("params", {})
+            if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+                out.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", [])))
+            elif method == "Runtime.exceptionThrown":
+                out.append(json.dumps(params.get("exceptionDetails", {}))[:500])
+            elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+                out.append(params["entry"].get("text", ""))
+        return out
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def launch_chromium(profile: Path) -> tuple[subprocess.Popen, str]:
+    """Start headless chromium with a DevTools port; return the process and the first page's websocket."""
+    proc = subprocess.Popen(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+         f"--user-data-dir={profile}", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+         "--window-size=1400,1000", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    port = None
+    assert proc.stderr is not None
+    while port is None and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            raise RuntimeError(f"chromium exited with {proc.returncode}")
+        match = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
+        if match:
+            port = int(match.group(1))
+    if port is None:
+        proc.kill()
+        raise RuntimeError("chromium did not open its DevTools port within 120 s")
+    threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep the pipe drained
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as response:
+        targets = json.load(response)
+    return proc, next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+
+
+_MEASURE = """
+(() => {
+  const ids = %s;
+  const out = {};
+  for (const id of ids) {
+    const gd = document.getElementById(id);
+    if (!gd || !gd._fullLayout || !gd.querySelector('.main-svg')) { out[id] = null; continue; }
+    const drawnLines = [...gd.querySelectorAll('path.js-line')].filter(p => (p.getAttribute('d') || '').length > 2);
+    const drawnFills = [...gd.querySelectorAll('path.js-fill')].filter(p => (p.getAttribute('d') || '').length > 2);
+    out[id] = {
+      data: gd.data.map(t => ({type: t.type || 'scatter', name: t.name || '', n: (t.x || []).length,
+                               x: (t.x || []).map(String), y: (t.y || []).slice()})),
+      traces: gd.querySelectorAll('g.trace').length,
+      bars: gd.querySelectorAll('g.trace.bars path.point').length,
+      markers: gd.querySelectorAll('g.trace.scatter path.point').length,
+      lines: drawnLines.length,
+      fills: drawnFills.length,
+      xticks: [...gd.querySelectorAll('g.xtick text')].map(t => t.textContent),
+      annotations: [...gd.querySelectorAll('g.annotation text')].map(t => t.textContent),
+      height: gd.getBoundingClientRect().height,
+    };
+  }
+  return out;
+})()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_every_plot_renders_with_data_in_chromium(pipeline_run, page, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install -y chromium)")
+    server = dashboard.make_server(page, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    proc, ws_url = launch_chromium(tmp_path / "profile")
+    devtools = DevTools(ws_url)
+    try:
+        for domain in ("Page", "Runtime", "Log"):
+            devtools.call(f"{domain}.enable")
+        devtools.call("Emulation.setDeviceMetricsOverride", width=1400, height=1000, deviceScaleFactor=1, mobile=False)
+        devtools.call("Page.navigate", url=url)
+        devtools.wait_for("Page.loadEventFired", timeout=180)
+        deadline = time.monotonic() + 120
+        while True:
+            plots = devtools.evaluate(_MEASURE % json.dumps(list(dashboard.PLOT_IDS)))
+            if all(plots.values()) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        height = devtools.evaluate("document.documentElement.scrollHeight")
+        devtools.call("Emulation.setDeviceMetricsOverride", width=1400, height=int(height), deviceScaleFactor=1,
+                      mobile=False)
+        time.sleep(1.0)
+        shot = devtools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "dashboard.png").write_bytes(base64.b64decode(shot["data"]))
+        (ARTIFACTS / "dashboard-measure.json").write_text(json.dumps(plots, indent=1, default=str))
+        errors = devtools.errors()
+    finally:
+        devtools.close()
+        proc.terminate()
+        proc.wait(timeout=30)
+        server.shutdown()
+        server.server_close()
+
+    missing = [k for k, v in plots.items() if not v]
+    assert not missing, f"plots not drawn: {missing}"
+    assert errors == []
+    for plot_id, p in plots.items():
+        assert p["traces"] >= 1, plot_id
+        assert p["bars"] + p["markers"] + p["lines"] > 0, f"{plot_id}: nothing drawn"
+        assert not [a for a in p["annotations"] if a.startswith("no ")], f"{plot_id}: {p['annotations']}"
+        assert p["height"] > 150, plot_id
+
+    # Dated x axes: tick labels are month names (with the year on the first tick), not numbers.
+    for plot_id in ("papers-per-day", "rejects-per-day", "validation-pass-rate", "erank-over-time"):
+        ticks = [t for t in plots[plot_id]["xticks"] if t]
+        assert ticks, plot_id
+        assert all(re.match(r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d", t) for t in ticks), ticks
+
+    # The papers plot shows, day by day, what the generator wrote (new + listed-before = distinct papers).
+    seen: set[str] = set()
+    expected = {}
+    for d in pipeline_run.published:
+        titles = {t for t, _ in d.papers}
+        expected[d.digest_date.isoformat()] = (len(titles - seen), len(titles & seen))
+        seen |= titles
+    new, repeated = plots["papers-per-day"]["data"]
+    drawn = {x[:10]: (a, b) for x, a, b in zip(new["x"], new["y"], repeated["y"], strict=True)}
+    assert drawn == expected
+    assert plots["papers-per-day"]["bars"] == 2 * len(expected)
+
+    # Rejects: the one planted day; validation: that day drawn as a failure.
+    rejects = plots["rejects-per-day"]["data"][0]
+    assert {x[:10]: y for x, y in zip(rejects["x"], rejects["y"], strict=True) if y} == {pipeline_run.bad_date.isoformat(): 1}
+    rate = plots["validation-pass-rate"]["data"][0]
+    assert [x[:10] for x, y in zip(rate["x"], rate["y"], strict=True) if y < 1] == [pipeline_run.bad_date.isoformat()]
+
+    # Term lists: one bar and one drawn sparkline per term of the latest 7d lists in trend_mart.
+    _, counts = sql.query(str(pipeline_run.warehouse), """
+        SELECT list, count(*) FROM trend_mart
+        WHERE as_of = (SELECT max(as_of) FROM trend_mart) AND "window" = '7d' GROUP BY list""")
+    for lst, n in counts:
+        p = plots[f"terms-{lst}"]
+        assert p["bars"] == n, lst
+        assert len(p["data"]) == n + 1, lst
+        assert p["lines"] >= sum(1 for t in p["data"][1:] if t["n"] >= 2), lst
+
+    # erank: the 95% band is a drawn fill, erank_at_n and erank are drawn lines.
+    erank = plots["erank-over-time"]
+    assert erank["fills"] >= 1
+    names = " | ".join(t["name"] for t in erank["data"])
+    assert "week erank_at_n" in names
+    assert "week erank" in names
+    assert erank["lines"] >= 3
+
