@@ -146,8 +146,10 @@ def test_invariances(measured) -> None:
         assert rows["scaled"]["erank"] == pytest.approx(ref, abs=1e-9)
         assert rows["rotated"]["erank"] == pytest.approx(ref, abs=1e-9)
         # Duplicating rows keeps the nonzero spectrum (up to a common factor) but raises min(n, d) from 12
-        # to 20: RankMe's eps then adds 8 × eps·ln(1/eps). The eps = 0 value is exactly invariant.
-        assert rows["duplicated"]["erank_rv"] == pytest.approx(rows["base"]["erank_rv"], abs=1e-9)
+        # to 20: RankMe's eps then adds 8 × eps·ln(1/eps), so the eps = 0 value is the invariant one. The
+        # Gram route sees those 8 zero singular values as ~1e-8·s1 rounding noise (its documented limit).
+        tol = 1e-9 if rows is exact else 1e-5
+        assert rows["duplicated"]["erank_rv"] == pytest.approx(rows["base"]["erank_rv"], abs=tol)
         for key, X in sets.items():
             r = rows[key]
             if r["erank"] is not None:
@@ -157,12 +159,16 @@ def test_invariances(measured) -> None:
 
 def test_both_routes_match_an_independent_numpy_svd(measured) -> None:
     sets, exact, gram = measured
-    for key in ("wide", "square", "tall", "base", "sv321", "identity4"):
+    for key in ("wide", "square", "tall", "base", "sv321", "identity4", "rank1", "duplicated"):
         X = np.asarray(sets[key], dtype=np.float64)
         ref = reference(X)
+        full_rank = np.linalg.matrix_rank(X) == min(X.shape)
         for rows in (exact, gram):
+            # Gram route on rank-deficient sets: zero singular values come back as ~1e-8·s1 noise.
+            tol = 1e-9 if full_rank or rows is exact else 1e-5
             for stat in COMPARED:
-                assert rows[key][stat] == pytest.approx(ref[stat], rel=1e-9, abs=1e-9), (key, stat, rows[key]["route"])
+                got = rows[key][stat]
+                assert got == pytest.approx(ref[stat], rel=tol, abs=tol), (key, stat, rows[key]["route"])
             assert rows[key]["n"] == X.shape[0]
             assert rows[key]["d"] == X.shape[1]
     # Full-rank float64 sets: the two routes agree to 1e-9 on every statistic, erank_at_n included.
@@ -248,7 +254,7 @@ def test_calendar_sets_days_weeks_months_with_cross_day_duplicates(spark) -> Non
         ("week", "2025-03-31"): ["p2", "p3"],  # the week starting in March, p2 counted once
         ("month", "2025-03"): ["p1", "p2"],
     }
-    week = next(r for r in sets if r["set_key"] == "2025-03-31")
+    week = next(r for r in sets if r["set_kind"] == "week" and r["set_key"] == "2025-03-31")
     assert (week["set_start"], week["set_end"]) == (d(2025, 3, 31), d(2025, 4, 6))
 
 
