@@ -107,7 +107,8 @@ class DevTools:
             self.events.append(json.loads(self.ws.recv(timeout=max(deadline - time.monotonic(), 0.1))))
 
     def evaluate(self, expression: str):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        # Generous: on a loaded 2-core machine chromium needs minutes just to parse the 4.7 MB plotly.js.
+        result = self.call("Runtime.evaluate", timeout=600, expression=expression, returnByValue=True, awaitPromise=True)
         if "exceptionDetails" in result:
             raise RuntimeError(json.dumps(result["exceptionDetails"])[:2000])
         return result["result"].get("value")
@@ -198,8 +199,8 @@ def test_every_plot_renders_with_data_in_chromium(pipeline_run, page, tmp_path):
             devtools.call(f"{domain}.enable")
         devtools.call("Emulation.setDeviceMetricsOverride", width=1400, height=1000, deviceScaleFactor=1, mobile=False)
         devtools.call("Page.navigate", url=url)
-        devtools.wait_for("Page.loadEventFired", timeout=180)
-        deadline = time.monotonic() + 120
+        devtools.wait_for("Page.loadEventFired", timeout=900)
+        deadline = time.monotonic() + 300
         while True:
             plots = devtools.evaluate(_MEASURE % json.dumps(list(dashboard.PLOT_IDS)))
             if all(plots.values()) or time.monotonic() > deadline:
