@@ -2,7 +2,7 @@
 
 Waits for the day's landing file (`$DIGESTFLOW_LANDING/*<YYYY-MM-DD>*.txt`), then runs each stage of
 the pipeline as its own task, in dependency order: `ingest → terms, embed → trends, erank → marts`
-(only the stages the installed library has). Every stage task runs `digestflow <stage> --date {{ ds }}`
+(only the stages the installed library has). Every stage task runs `digestflow <stage> --date {{ ds }}` (`--as-of` for trends)
 (one Spark application each, pool `spark`) and overwrites exactly that date's partitions, so clearing
 a task or a run, or backfilling a range again, is safe.
 
@@ -85,7 +85,7 @@ with DAG(
     tasks = {
         stage: BashOperator(
             task_id=stage,
-            bash_command=stage_command(stage, "--date {{ ds }}"),
+            bash_command=stage_command(stage),
             pool=SPARK_POOL,
             outlets=[table_asset(t) for t in STAGE_TABLES[stage]],
             execution_timeout=dt.timedelta(hours=1),

@@ -82,9 +82,16 @@ def resolved_upstream(stages: list[str]) -> dict[str, list[str]]:
     return {name: [s for s in stages if s in walk(name)] for name in stages}
 
 
-def stage_command(stage: str, dates: str) -> str:
-    """The bash command of a stage task; ``dates`` is the CLI's ``--date …`` or ``--start … --end …``."""
-    return f"digestflow {stage} {dates}"
+def stage_command(stage: str, date: str = "{{ ds }}") -> str:
+    """The bash command of a stage task for one date: ``digestflow <stage> --date D``, or ``--as-of D``
+    for a stage whose command takes a run date instead (trends: the last day of its windows)."""
+    from digestflow.cli import main
+
+    options = {opt for param in main.commands[stage].params for opt in getattr(param, "opts", [])}
+    flag = "--date" if "--date" in options else "--as-of"
+    if flag not in options:
+        raise ValueError(f"`digestflow {stage}` takes neither --date nor --as-of: {sorted(options)}")
+    return f"digestflow {stage} {flag} {date}"
 
 
 def stage_doc(stage: str) -> str:

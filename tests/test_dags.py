@@ -108,7 +108,8 @@ def test_digest_daily_has_one_task_per_stage_command(dagbag, common):
     stage_tasks = [t for t in dag.tasks if t.task_id != "wait_for_digest"]
     assert sorted(t.task_id for t in stage_tasks) == sorted(expected)
     for task in stage_tasks:
-        assert task.bash_command == f"digestflow {task.task_id} --date {{{{ ds }}}}"
+        flag = "--as-of" if task.task_id == "trends" else "--date"  # `digestflow trends --help`
+        assert task.bash_command == f"digestflow {task.task_id} {flag} {{{{ ds }}}}"
         assert task.pool == "spark"
     assert dag.get_task("ingest").upstream_task_ids == {"wait_for_digest"}
 
