@@ -206,10 +206,13 @@ class _Gx:
         return self._batch_definitions[table]
 
     def suite(self, spec: SuiteSpec, name: str | None = None) -> Any:
+        return self.suite_of(name or spec.name, spec.expectations)
+
+    def suite_of(self, name: str, expectations: Sequence[Mapping[str, Any]]) -> Any:
         from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-        suite = self.gx.ExpectationSuite(name=name or spec.name)
-        for exp in spec.expectations:
+        suite = self.gx.ExpectationSuite(name=name)
+        for exp in expectations:
             config = ExpectationConfiguration(
                 type=exp["type"],
                 kwargs=dict(exp["kwargs"]),
@@ -454,9 +457,13 @@ def _attribute(
     results: dict[str, PartitionResult],
 ) -> None:
     """Re-run only the failed expectations with row indexes, and hand each failure to its partitions."""
-    suite = gx.gx.ExpectationSuite(name=f"{spec.name}.failures")
-    for res in failed:
-        suite.add_expectation(res.expectation_config.to_domain_obj())
+    # Fresh copies (GE refuses expectations that already belong to a suite); severity travels along.
+    configs = [res.expectation_config for res in failed]
+    suite = gx.suite_of(
+        f"{spec.name}.failures",
+        [{"type": c.type, "kwargs": {k: v for k, v in c.kwargs.items() if k != "batch_id"},
+          "meta": c.meta, "severity": getattr(c.severity, "value", c.severity)} for c in configs],
+    )
     index_cols = list(dict.fromkeys([*spec.partition_by, *spec.row_id_columns]))
     batch = gx.batch_definition(spec.table).get_batch(batch_parameters={"dataframe": df})
     detail = batch.validate(
