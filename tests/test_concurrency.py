@@ -225,6 +225,7 @@ def _cli_env(tmp: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_two_real_runs_for_the_same_dates_at_once(tmp_path: Path) -> None:
     """Two ``digestflow ingest`` processes for the same dates at once: both succeed, the tables equal
     the generator's papers exactly, no debris. (The publish delay makes their publishes overlap.)"""

@@ -109,6 +109,7 @@ def wait_for(condition, proc: subprocess.Popen, timeout: float = 900) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # 12+ JVM starts: minutes on an idle machine, far more under load
 def test_sigkill_at_random_moments_never_shows_a_partial_partition(tmp_path: Path) -> None:
     old_digests = generate_corpus(N_DAYS, start=START, seed=1)
     new_digests = generate_corpus(N_DAYS, start=START, seed=2)

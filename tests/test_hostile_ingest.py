@@ -394,6 +394,7 @@ def read_tables(warehouse: Path) -> tuple[dict[str, list[dict]], dict[str, list[
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # carries the module fixture: the one Spark run over ~60 MB
 def test_there_are_at_least_40_variants_and_the_run_finished(hostile_run) -> None:
     variants = hostile_run["variants"]
     assert len(variants) >= 40

@@ -69,6 +69,7 @@ def run(spark, landing_dir: Path, warehouse: Path, start: dt.date, end: dt.date)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # 12 ingest runs
 def test_backfill_order_and_reruns_give_identical_tables(spark, landing, tmp_path: Path) -> None:
     folder, digests = landing
     before = landing_hash(folder)
