@@ -37,7 +37,7 @@ DAG_TEST_DATE = dt.date(2025, 3, 13)
 CLI_RANGE = (dt.date(2025, 3, 14), dt.date(2025, 3, 16))
 API_RANGE = (dt.date(2025, 3, 22), dt.date(2025, 3, 24))
 #: Generous bounds for a loaded 2-core machine; an idle one needs a fraction of them.
-RUNS_TIMEOUT = 45 * 60
+RUNS_TIMEOUT = 30 * 60
 UI_TIMEOUT = 600
 
 
