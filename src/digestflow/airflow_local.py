@@ -283,7 +283,10 @@ class LocalAirflow:
         req = urllib.request.Request(
             f"{self.url}/api/v2{path}",
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token or self.token()}"},
+            headers={
+                "Content-Type": "application/json", "Accept": "application/json",
+                "Authorization": f"Bearer {token or self.token()}",
+            },
             method=method,
         )
         try:
