@@ -87,8 +87,9 @@ def test_embed_stage_daily_runs_equal_the_backfill(spark, tmp_path) -> None:
     # And the stored vectors are the embedder's output for each paper's own text, computed here.
     papers = pq.read_table(warehouse / "papers").to_pylist()
     first = {}
-    for p in sorted(papers, key=lambda p: (p["digest_date"], p["position"])):
-        first.setdefault((p["digest_date"].isoformat(), p["paper_id"]), paper_text(p["title"], p["abstract"]))
+    for p in sorted(papers, key=lambda p: (str(p["digest_date"]), p["position"])):
+        # pyarrow reads the Hive partition value back as a string.
+        first.setdefault((str(p["digest_date"]), p["paper_id"]), paper_text(p["title"], p["abstract"]))
     keys = sorted(first)
     V = HashingEmbedder().embed([first[k] for k in keys])
     assert [backfill[k] for k in keys] == [v.tobytes() for v in V]
