@@ -170,7 +170,7 @@ _MEASURE = """
       data: gd.data.map(t => ({type: t.type || 'scatter', name: t.name || '', n: (t.x || []).length,
                                x: (t.x || []).map(String), y: (t.y || []).slice()})),
       traces: gd.querySelectorAll('g.trace').length,
-      bars: gd.querySelectorAll('g.trace.bars path.point').length,
+      bars: gd.querySelectorAll('g.trace.bars g.point path').length,
       markers: gd.querySelectorAll('g.trace.scatter path.point').length,
       lines: drawnLines.length,
       fills: drawnFills.length,

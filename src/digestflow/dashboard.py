@@ -83,7 +83,7 @@ def _layout(title: str, height: int = 340, **extra: Any) -> dict[str, Any]:
         "height": height,
         "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
         "template": "plotly_white",
-        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0.5, "xanchor": "center"},
         "hovermode": "x unified",
     }
     layout.update(extra)
@@ -123,7 +123,9 @@ def rejects_figure(daily: list[dict[str, Any]]) -> Any:
     title = "Rejected blocks per digest date"
     if not daily:
         return _empty(title, "no digests yet: run `digestflow ingest` and `digestflow marts`")
-    fig = go.Figure(layout=_layout(title, xaxis=_DATE_AXIS, yaxis={"title": "rejects", "rangemode": "tozero"}))
+    most = max(r["n_rejects"] for r in daily)
+    yaxis = {"title": "rejected blocks", "rangemode": "tozero", "tickformat": "d", "dtick": max(1, -(-most // 5))}
+    fig = go.Figure(layout=_layout(title, xaxis=_DATE_AXIS, yaxis=yaxis))
     fig.add_bar(
         x=[r["digest_date"] for r in daily], y=[r["n_rejects"] for r in daily], name="rejects",
         marker_color=_COLORS["rejects"],
@@ -134,14 +136,15 @@ def rejects_figure(daily: list[dict[str, Any]]) -> Any:
 def validation_figure(daily: list[dict[str, Any]]) -> Any:
     import plotly.graph_objects as go
 
-    title = "Validation pass rate (latest run of each suite on the date's papers and rejects)"
+    title = "Validation pass rate"
     days = [r for r in daily if r["validation_suites"] > 0]
     if not days:
         return _empty(title, "no validation results: runs with --no-validate record none")
     rate = [(r["validation_suites"] - r["validation_failed"]) / r["validation_suites"] for r in days]
     fig = go.Figure(
         layout=_layout(
-            title, xaxis=_DATE_AXIS, yaxis={"title": "suites passed", "tickformat": ".0%", "range": [0, 1.05]}
+            title, xaxis=_DATE_AXIS,
+            yaxis={"title": "suites passed (latest runs)", "tickformat": ".0%", "range": [0, 1.05]},
         )
     )
     fig.add_bar(
@@ -222,7 +225,7 @@ def erank_figure(erank: list[dict[str, Any]]) -> Any:
             x = [r["set_start"] for r in weeks]
             fig.add_trace(go.Scatter(
                 x=x + x[::-1], y=[r["erank_ci_high"] for r in weeks] + [r["erank_ci_low"] for r in weeks][::-1],
-                fill="toself", fillcolor=_rgba(color, 0.18), line={"width": 0}, hoverinfo="skip",
+                mode="lines", fill="toself", fillcolor=_rgba(color, 0.18), line={"width": 0}, hoverinfo="skip",
                 name=f"{model}: week 95% band", showlegend=True,
             ), row=1, col=1)
             fig.add_trace(go.Scatter(
