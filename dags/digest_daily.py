@@ -11,7 +11,8 @@ a task or a run, or backfilling a range again, is safe.
   slot held) until two days after the date.
 * **Backfill**: `airflow backfill create --dag-id digest_daily --from-date A --to-date B
   --max-active-runs 1` (or the UI's *Trigger → Backfill*, or `POST /api/v2/backfills`). One run per
-  date; `--max-active-runs 1` keeps dates in order, which the trend windows rely on. For years of
+  date; `--max-active-runs 1` keeps dates in order, which the trend windows rely on (backfills have
+  their own limit; the DAG's 3 active runs let today's waiting run coexist with a manual one). For years of
   history, `digest_range` does the whole range in one Spark application instead.
 * **Settings**: `DIGESTFLOW_LANDING`, `DIGESTFLOW_WAREHOUSE`, `SPARK_MASTER` in the workers' environment.
 """
@@ -75,7 +76,9 @@ with DAG(
     schedule="@daily",
     start_date=dt.datetime(2024, 5, 27, tzinfo=dt.UTC),
     catchup=False,
-    max_active_runs=1,
+    # > 1: today's run may wait up to GRACE for its file (reschedule mode, no slot held) and must not
+    # block a manual run of another date; Spark stays one app at a time through the pool.
+    max_active_runs=3,
     default_args=DEFAULT_ARGS,
     tags=["digestflow", "daily", "spark"],
     doc_md=__doc__,
