@@ -121,3 +121,13 @@ def test_minilm_offline_semantics_and_spark(spark) -> None:
     assert rows["p1"]["dim"] == 384
     direct = model.embed([paper_text("A cat sits on the mat", "Cats.")])[0]
     assert np.allclose(rows["p1"]["vector"], direct, atol=1e-5)
+
+
+def test_inlined_analyzer_matches_scikit_learns() -> None:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from digestflow.embed import _words_and_bigrams
+
+    reference = HashingVectorizer(ngram_range=(1, 2), stop_words="english").build_analyzer()
+    for text in [*TEXTS, "The LoRA-based  Adapter, of the model: état de l'art 43times $x^2$ ..."]:
+        assert _words_and_bigrams(text) == reference(text)

@@ -20,7 +20,9 @@ MiniLM weights are loaded once per worker process, not per task.
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -61,8 +63,7 @@ class HashingEmbedder:
 
         self._vectorizer = HashingVectorizer(
             n_features=self.n_features,
-            ngram_range=(1, 2),
-            stop_words="english",
+            analyzer=_words_and_bigrams,
             alternate_sign=True,
             norm=None,
             dtype=np.float32,
@@ -74,6 +75,18 @@ class HashingEmbedder:
         counts.data = np.sign(counts.data) * np.log1p(np.abs(counts.data))
         dense = np.asarray((counts @ self._projection).todense(), dtype=np.float32)
         return _l2_normalise(dense)
+
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b").findall
+
+
+def _words_and_bigrams(text: str) -> list[str]:
+    """scikit-learn's word analyzer with ngram_range=(1, 2) and stop_words='english', inlined: the same
+    features (tests compare them) at ~1.5× the speed, since analysis is most of the embedder's time."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    words = [w for w in _TOKEN(text.lower()) if w not in ENGLISH_STOP_WORDS]
+    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
 
 
 def _sparse_projection(n_features: int, dim: int, k: int, seed: int) -> Any:
