@@ -120,6 +120,21 @@ def test_termhood_by_hand():
     assert by["keep lora"][1] == pytest.approx(0.4)
 
 
+def test_style_words_fail_termhood_whatever_their_ratio():
+    terms = ["demonstrate", "extensive experiments", "large scale", "scale", "kv cache", "kv", "cache"]
+    counts = _counts(terms, np.ones((7, 1)), [10], tf=[50, 20, 20, 30, 20, 25, 30], n_words=100_000)
+    passes, _ = termhood(counts, TrendParams(), lambda w: 0.0)  # all out of vocabulary: weirdness inf
+    assert dict(zip(terms, passes.tolist(), strict=True)) == {
+        "demonstrate": False,
+        "extensive experiments": False,
+        "large scale": False,
+        "scale": True,
+        "kv cache": True,  # NPMI = ln(2e-4 / (2.5e-4 * 3e-4)) / -ln(2e-4) = 0.93
+        "kv": True,
+        "cache": True,
+    }
+
+
 def test_bursts_only_decoded_where_they_can_be_active():
     """The shortcut (decode only terms present on the last day with papers) equals decoding all."""
     rng = np.random.default_rng(11)
