@@ -20,8 +20,8 @@ CREATE TABLE IF NOT EXISTS hive.digestflow.keyword_trends (
   mk_p double COMMENT 'Two-sided Mann-Kendall p-value (NULL as mk_z).',
   sen_slope double COMMENT 'Sen''s slope of the daily share (days with papers, at their calendar positions), in share per calendar day (NULL as mk_z).',
   first_seen date COMMENT 'First day within the lookback (baseline start of the longest window .. as_of) the term occurs; a term older than the lookback shows the lookback''s first day with it.',
-  is_new boolean COMMENT 'first_seen falls in the target window, the term is absent from the baseline, and df_target reaches the new-term floor. New terms are their own list: the log-odds shrinkage rightly keeps them from the top of the z ranking.',
-  suppressed_by varchar COMMENT 'For a term left out of the rising (z > 0) or falling (z < 0) ranking because a nested or containing phrase carries the same signal: that phrase. NULL otherwise.',
+  is_new boolean COMMENT 'first_seen falls in the target window, the term is absent from the baseline, df_target reaches the new-term floor, and no nested/containing new term carries the same papers (the longer phrase is kept). New terms are their own list: the log-odds shrinkage rightly keeps them from the top of the z ranking.',
+  suppressed_by varchar COMMENT 'For a term with |z| >= 1 left out of the rising or falling ranking because a nested or containing phrase carries the same signal (trendstats.suppress_nested): that phrase. NULL otherwise.',
   rank_rising integer COMMENT '1 = strongest riser: rank by logodds_z descending among terms with z > 0 not suppressed, ties by term. NULL otherwise.',
   rank_falling integer COMMENT '1 = strongest faller: rank by logodds_z ascending among terms with z < 0 not suppressed, ties by term. NULL otherwise.',
   as_of date COMMENT 'Run date: the last day of every target window (partition).'
