@@ -18,7 +18,9 @@ import base64
 import datetime as dt
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -119,11 +121,25 @@ print("RESULT " + json.dumps({"run": str(run.state), "tasks": states}))
 """
 
 
+def _run_in_own_group(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``args``; on timeout kill its whole process group (the task's ``digestflow`` and its Spark JVM
+    too, which a plain ``subprocess.run`` timeout would leave running)."""
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=RUNS_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"dag.test not finished after {RUNS_TIMEOUT}s (killed with its task processes)")
+    return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
+
+
 def test_dag_test_runs_digest_daily_end_to_end(deployment, corpus):
     _, truth = corpus
-    out = subprocess.run(
-        [sys.executable, "-c", DAG_TEST, str(deployment.dags), DAG_TEST_DATE.isoformat()],
-        env=deployment.env(), capture_output=True, text=True, timeout=RUNS_TIMEOUT, check=False,
+    out = _run_in_own_group(
+        [sys.executable, "-c", DAG_TEST, str(deployment.dags), DAG_TEST_DATE.isoformat()], deployment.env()
     )
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, f"dag.test printed no result; exit {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
