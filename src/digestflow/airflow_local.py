@@ -261,6 +261,14 @@ class LocalAirflow:
             time.sleep(0.5)
         for pid in running.values():
             _signal_group(pid, signal.SIGKILL)
+        # Task commands run in their own sessions (BashOperator); Airflow kills them on SIGTERM, but
+        # whatever outlived a SIGKILL (a `digestflow` task, its Spark JVM) still carries our AIRFLOW_HOME.
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in _processes_of(self.home):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, sig)
+            if sig == signal.SIGTERM and _processes_of(self.home):
+                time.sleep(5)
         for name in COMPONENTS:
             (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
         for proc in self._procs.values():  # reap our own children (started in this process)
@@ -308,6 +316,32 @@ def _start_ticks(pid: int) -> int:
     except OSError:
         return -1
     return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _processes_of(home: Path) -> list[int]:
+    """Live airflow/digestflow/java processes whose environment has ``AIRFLOW_HOME=<home>``: this
+    deployment's components, task commands and their Spark JVMs. Never this process or its ancestors
+    (a shell that exported the same AIRFLOW_HOME)."""
+    marker, found = f"AIRFLOW_HOME={home}".encode(), []
+    spared, pid = set(), os.getpid()
+    while pid > 1:
+        spared.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in spared:
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            if not any(word in cmdline for word in (b"airflow", b"digestflow", b"java")):
+                continue
+            if marker in (entry / "environ").read_bytes().split(b"\0") and _alive(int(entry.name)):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def _alive(pid: int) -> bool:
