@@ -116,13 +116,47 @@ def exact_sets(spark, n_sets: int, dim: int) -> tuple[float, float, int]:
     return spark_secs, time.perf_counter() - t0, len(rows)
 
 
+def local_route_cost(rows: int, dim: int, pool_rows: int) -> None:
+    """Without Spark: the Gram route's per-partition work (float64 accumulation + seeded pool) against
+    numpy's blocked Gram + eigh on the same in-memory float32 data, single-threaded BLAS both, CPU seconds
+    (honest on a loaded machine, where wall time measures the neighbours)."""
+    from digestflow.erank import ErankConfig, _add_rows, measure_gram
+
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(rows, dim)).astype(np.float32) @ (rng.normal(size=(dim, dim)).astype(np.float32) / np.sqrt(dim))) + np.float32(0.5)
+    keys = [f"{i:09d}" for i in range(rows)]
+    c0 = time.process_time()
+    gram, sx = np.zeros((dim, dim)), np.zeros(dim)
+    for start in range(0, rows, 65_536):
+        B = X[start : start + 65_536].astype(np.float64)
+        gram += B.T @ B
+        sx += B.sum(axis=0)
+    np.linalg.eigvalsh(gram)
+    np.linalg.eigvalsh((gram - np.outer(sx, sx) / rows) / (rows - 1))
+    numpy_cpu = time.process_time() - c0
+    cfg = ErankConfig(pool_rows=pool_rows)
+    c0 = time.process_time()
+    states: dict = {}
+    for start in range(0, rows, 10_000):  # Spark's default Arrow batch size
+        _add_rows(states, "big", X[start : start + 10_000], dim, False, keys[start : start + 10_000], cfg)
+    set_id = {"set_kind": "external", "set_key": "big", "model": "bench", "period": "external", "set_start": None, "set_end": None}
+    measure_gram(set_id, states["big"], cfg)
+    route_cpu = time.process_time() - c0
+    print(f"local Gram route work, {rows}×{dim} f32: route {route_cpu:.2f} CPU-s, numpy Gram+eigh {numpy_cpu:.2f} "
+          f"CPU-s, ratio {route_cpu / numpy_cpu:.2f} (load avg {os.getloadavg()[0]:.1f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--local", action="store_true", help="Only the no-Spark cost comparison (fast).")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--sets", type=int, default=500)
     parser.add_argument("--pool-rows", type=int, default=4096)
     args = parser.parse_args()
+    if args.local:
+        local_route_cost(min(args.rows, 200_000), args.dim, args.pool_rows)
+        return
 
     from digestflow.settings import Settings
     from digestflow.spark import build_session

@@ -444,3 +444,21 @@ def test_set_cols_match_the_schema() -> None:
     names = schemas.load("erank_stats").names
     assert all(c in names for c in SET_COLS)
     assert schemas.load("erank_stats").partition_by == ("set_kind", "period")
+
+
+def test_external_pool_sampling_agrees_between_routes_across_batches(tmp_path, monkeypatch) -> None:
+    """Interleaved sets streamed in many small batches: the Gram route's running bottom-k pool (with its
+    full-pool admission shortcut) keeps exactly the rows the exact route samples from."""
+    import digestflow.erank as erank_module
+
+    X = np.random.default_rng(0).normal(size=(600, 20))
+    path = tmp_path / "sets.parquet"
+    pq.write_table(pa.table({"set": np.tile(["a", "b"], 300), "vector": pa.array(list(X), type=pa.list_(pa.float64()))}), path)
+    monkeypatch.setattr(erank_module, "EXTERNAL_BATCH_ROWS", 37)
+    exact = external_stats(path, ErankConfig(pool_rows=50))
+    gram = external_stats(path, ErankConfig(pool_rows=50, gram_threshold=100))
+    assert [r["route"] for r in exact] == ["exact", "exact"]
+    assert [r["route"] for r in gram] == ["gram", "gram"]
+    for e, g in zip(exact, gram, strict=True):
+        assert g["erank_at_n"] == e["erank_at_n"]
+        assert g["erank"] == pytest.approx(reference(X[0::2] if e["set_key"] == "a" else X[1::2])["erank"], abs=1e-9)

@@ -308,6 +308,12 @@ class _Partial:
 
     def offer(self, keys: list[str], hashes: np.ndarray, X: np.ndarray, pool_rows: int) -> None:
         """Keep the pool_rows rows with the smallest (hash, key) among the pool and the offered rows."""
+        if self.pool_keys is not None and len(self.pool_keys) >= pool_rows:
+            # A full pool only admits rows hashing at or below its current maximum: no copy of the rest.
+            admit = np.flatnonzero(hashes <= self.pool_hashes.max())
+            if admit.size == 0:
+                return
+            keys, hashes, X = [keys[i] for i in admit], hashes[admit], np.asarray(X)[admit]
         if self.pool_keys is not None:
             keys = self.pool_keys + list(keys)
             hashes = np.concatenate([self.pool_hashes, hashes])
@@ -475,6 +481,7 @@ def external_stats(
         sizes[path.stem] = pf.metadata.num_rows
 
     small: dict[str, list[Any]] = {k: [] for k, n in sizes.items() if n <= config.gram_threshold}
+    small_keys: dict[str, list[str]] = {k: [] for k in small}
     big: dict[str, _Partial] = {}
     row = 0
     columns = [vector_col] + ([column] if column is not None else [])
@@ -489,6 +496,7 @@ def external_stats(
             vectors = batch.column(vector_col).take(index)
             if key in small:
                 small[key].extend(vectors.to_pylist())
+                small_keys[key].extend(_row_key(r) for r in rows[index])
                 continue
             X, d, ragged = arrow_matrix(vectors)
             _add_rows(big, key, X, d, ragged, [_row_key(r) for r in rows[index]], config)
@@ -497,7 +505,7 @@ def external_stats(
         set_id = _external_id(key)
         if key in small:
             X, d, ragged = stack_vectors(small[key])
-            out.append(measure_exact(set_id, X, d, ragged, [_row_key(i) for i in range(len(small[key]))], config))
+            out.append(measure_exact(set_id, X, d, ragged, small_keys[key], config))
         else:
             out.append(measure_gram(set_id, big[key], config))
     return out
