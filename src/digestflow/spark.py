@@ -21,14 +21,19 @@ def cds_archive() -> Path:
     """Where the JVM class-data-sharing archive for this pyspark install lives (see :func:`warm_up`).
 
     The archive is only valid for the exact class path it was dumped with, so its name carries a hash
-    of the pyspark folder (two virtualenvs never share one).
+    of the pyspark folder and of the file-system shim jar (two virtualenvs never share one, and a
+    rebuilt shim makes the old archive unused instead of rejected by the JVM at every start).
     """
     import hashlib
 
     import pyspark
 
     cache = Path(os.environ.get("DIGESTFLOW_CACHE", Path.home() / ".cache" / "digestflow"))
-    where = hashlib.sha1(str(Path(pyspark.__file__).resolve().parent).encode()).hexdigest()[:10]
+    digest = hashlib.sha1(str(Path(pyspark.__file__).resolve().parent).encode())
+    shim = fs_shim_jar()
+    if shim.is_file():
+        digest.update(shim.read_bytes())
+    where = digest.hexdigest()[:10]
     return cache / f"spark-{pyspark.__version__}-{sys.version_info.major}{sys.version_info.minor}-{where}.jsa"
 
 
