@@ -137,7 +137,11 @@ def _run(stage_names: list[str], date: Any, start: Any, end: Any, settings_: Set
     spark = build_session(settings_)
     ctx = RunContext(spark=spark, settings=settings_, start=first, end=last)
     try:
-        reports = run_stages(ctx, stage_names)
+        # A stage bar on stderr (shows the running stage on a terminal; only the label when piped).
+        with click.progressbar(
+            stage_names, label="stages", file=sys.stderr, item_show_func=lambda name: name or "",
+        ) as stages:
+            reports = run_stages(ctx, stages)
     except GateFailed as exc:
         for report in ctx.reports:
             click.echo(report.summary())

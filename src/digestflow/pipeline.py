@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -135,8 +135,10 @@ def stage(name: str) -> Callable[[StageFn], StageFn]:
     return register
 
 
-def run_stages(ctx: RunContext, names: Sequence[str]) -> list[StageReport]:
-    """Run the named stages in order; raise :class:`GateFailed` at the end if any gate blocked data."""
+def run_stages(ctx: RunContext, names: Iterable[str]) -> list[StageReport]:
+    """Run the named stages in order; raise :class:`GateFailed` at the end if any gate blocked data.
+
+    ``names`` may be any iterable (the CLI passes a progress bar over the stage names)."""
     _load_stage_modules()
     reports = []
     for name in names:
