@@ -443,6 +443,18 @@ def test_erank_at_n_with_m_equal_n_is_the_whole_set():
     assert hi - lo == pytest.approx(0.0, abs=1e-9)
 
 
+def test_erank_at_n_band_contains_its_estimate_when_m_equals_n():
+    """Seen on 7 of 521 real days (8 papers, m = 8): the mean of B equal-up-to-rounding eranks fell an ulp
+    outside their own percentiles and the erank_mart gate blocked the day."""
+    misses = 0
+    for seed in range(200):
+        X = np.random.default_rng(seed).standard_normal((8, 256)).astype(np.float32)
+        mean, lo, hi = erank_at_n(X, 8, B=50, seed=seed)
+        assert mean == pytest.approx(erank(np.linalg.svd(X.astype(np.float64), compute_uv=False)), rel=1e-9)
+        misses += not lo <= mean <= hi
+    assert misses == 0
+
+
 def test_erank_at_n_matches_a_loop_over_the_same_subsamples():
     X = np.random.default_rng(6).standard_normal((80, 12))
     mean, _, _ = erank_at_n(X, 15, B=30, seed=9, eps=0)
