@@ -51,7 +51,8 @@ def test_demo_runs_every_stage_and_shows_where_the_results_are(tmp_path):
     listed = dict(re.findall(r"^  (\w+) +(/\S+)$", text, flags=re.MULTILINE))
     assert {"papers", "rejects", "paper_terms", "embeddings", "keyword_trends", "erank_stats", "daily_summary"} <= set(listed)
     for table, path in listed.items():
-        assert Path(path) == warehouse / table and Path(path).is_dir(), table
+        assert Path(path) == warehouse / table, table
+        assert Path(path).is_dir(), table
     # The example query's answer equals the generator's paper counts for the last five dates.
     truth = {d.digest_date: len(d.papers) for d in generate_corpus(DAYS)}
     expected = sorted(truth.items(), reverse=True)[:5]
