@@ -199,41 +199,25 @@ def substitute(text: str, warehouse: str) -> str:
     return text.replace(PLACEHOLDER, warehouse.rstrip("/").replace("'", "''"))
 
 
+_SQL_TOKEN = re.compile(r"'(?:[^']|'')*'|--[^\n]*|;|[^';-]+|-")
+_SQL_TOKEN_CODE = re.compile(r"^(?!\s*--)\s*\S", re.MULTILINE)  # a line that is not a comment
+
+
 def split_statements(text: str) -> list[str]:
     """Split a SQL script on ``;`` outside single-quoted strings and ``--`` comments.
 
     For the Trino and Spark DDL files, which DuckDB's parser cannot read (``COMMENT`` clauses). Each
-    statement keeps its leading comment lines; empty statements are dropped.
+    statement keeps its leading comment lines; statements that are only comments are dropped.
     """
-    out, buf, i, n = [], [], 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "'":  # a string literal; '' is an escaped quote inside it
-            j = i + 1
-            while j < n:
-                if text[j] == "'" and text[j + 1 : j + 2] == "'":
-                    j += 2
-                elif text[j] == "'":
-                    break
-                else:
-                    j += 1
-            buf.append(text[i : j + 1])
-            i = j + 1
-        elif text.startswith("--", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            buf.append(text[i:j])
-            i = j
-        elif ch == ";":
-            out.append("".join(buf))
-            buf, i = [], i + 1
+    statements, current = [], []
+    for token in _SQL_TOKEN.findall(text):
+        if token == ";":
+            statements.append("".join(current).strip())
+            current = []
         else:
-            buf.append(ch)
-            i += 1
-    out.append("".join(buf))
-    code = [s for s in (s.strip() for s in out) if any(
-        line.strip() and not line.strip().startswith("--") for line in s.splitlines())]
-    return code
+            current.append(token)
+    statements.append("".join(current).strip())
+    return [s for s in statements if _SQL_TOKEN_CODE.search(s)]
 
 
 # ------------------------------------------------------------------------------------ DuckDB views
