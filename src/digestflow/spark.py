@@ -59,8 +59,8 @@ def build_fs_shim() -> Path | None:
 
     from digestflow.resources import resource_dir
 
-    javac, jar = shutil.which("javac"), shutil.which("jar")
-    if not javac or not jar:
+    javac = shutil.which("javac")
+    if not javac:
         return None
     source = resource_dir("java") / "digestflow" / "NioLocalFileSystem.java"
     target = fs_shim_jar()
@@ -71,10 +71,32 @@ def build_fs_shim() -> Path | None:
             [javac, "--release", "17", "-nowarn", "-d", build, "-cp", f"{jars}/*", str(source)],
             check=True, capture_output=True,
         )
+        data = _reproducible_jar(Path(build))
+    if not target.is_file() or target.read_bytes() != data:
         tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        subprocess.run([jar, "cf", str(tmp), "-C", build, "digestflow"], check=True, capture_output=True)
+        tmp.write_bytes(data)
         os.replace(tmp, target)
     return target
+
+
+def _reproducible_jar(classes: Path) -> bytes:
+    """The class files under ``classes`` as jar bytes that depend on their content only.
+
+    ``jar`` stamps the build time into every entry, so each warm-up made a "new" jar, a new CDS archive
+    name and another 150 MB archive in the cache (and a second virtualenv's warm-up invalidated the
+    first's archive). Fixed timestamps and sorted entries make the same source give the same bytes.
+    """
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as jar:
+        manifest = zipfile.ZipInfo("META-INF/MANIFEST.MF", date_time=(1980, 1, 1, 0, 0, 0))
+        jar.writestr(manifest, "Manifest-Version: 1.0\r\nCreated-By: digestflow\r\n\r\n")
+        for path in sorted(classes.rglob("*.class")):
+            entry = zipfile.ZipInfo(path.relative_to(classes).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+            jar.writestr(entry, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
 
 
 def jvm_options(settings: Settings) -> str:
@@ -103,6 +125,8 @@ def warm_up(settings: Settings) -> Path:
 
     build_fs_shim()
     archive = cds_archive()
+    if archive.is_file():  # its name pins the class path it was dumped with: still valid
+        return archive
     archive.parent.mkdir(parents=True, exist_ok=True)
     tmp = archive.with_name(f"{archive.name}.{os.getpid()}.tmp")
     opts = f"-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ArchiveClassesAtExit={tmp}"
