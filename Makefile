@@ -38,8 +38,10 @@ airflow: $(STAMP)
 airflow-stop:
 	$(BIN)/python -m digestflow.airflow_local stop
 
+# Two workers (tests/conftest.py keeps each module on one worker): much of a test's time is one
+# single-threaded JVM or Python start-up, so two at once use the second core.
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests dags jobs benchmarks

@@ -29,3 +29,39 @@ def test_installed_pyspark_is_the_pinned_one() -> None:
     core = sorted(jars.glob("spark-core_*.jar"))
     assert core, f"no spark-core jar under {jars}"
     assert re.search(rf"-{re.escape(pyspark.__version__)}\.jar$", core[0].name), core[0].name
+
+
+def test_jit_mode_follows_the_run_length_and_cluster_drivers_get_no_flags() -> None:
+    from digestflow.settings import Settings
+    from digestflow.spark import C1_ONLY_MAX_DAYS, jvm_options
+
+    local = Settings().replace(spark_master="local[2]", jvm_opts=None)
+    assert "-XX:TieredStopAtLevel=1" in jvm_options(local, days=1).split()
+    assert "-XX:TieredStopAtLevel=1" in jvm_options(local).split()  # unknown length: start-up first
+    assert "-XX:TieredStopAtLevel=1" not in jvm_options(local, days=C1_ONLY_MAX_DAYS + 1).split()
+    assert "-XX:+UseSerialGC" in jvm_options(local, days=521).split()
+    assert jvm_options(local.replace(spark_master="spark://127.0.0.1:7077"), days=1) == ""
+    assert jvm_options(local.replace(jvm_opts="-Xss4m"), days=521) == "-Xss4m"
+
+
+def test_the_fs_shim_jar_is_byte_reproducible(tmp_path, monkeypatch) -> None:
+    """Two builds give the same bytes, so the CDS archive named after them stays valid (a rebuilt jar
+    with new timestamps used to orphan a 150 MB archive and slow every JVM start by ~20 s)."""
+    import shutil
+
+    from digestflow import spark
+
+    if shutil.which("javac") is None:
+        import pytest
+
+        pytest.skip("no javac: the shim is optional")
+    monkeypatch.setenv("DIGESTFLOW_CACHE", str(tmp_path))
+    first = spark.build_fs_shim().read_bytes()
+    name = spark.cds_archive().name
+    (tmp_path / spark.fs_shim_jar().name).unlink()
+    assert spark.build_fs_shim().read_bytes() == first
+    assert spark.cds_archive().name == name
+    import zipfile
+
+    with zipfile.ZipFile(spark.fs_shim_jar()) as jar:
+        assert "digestflow/NioLocalFileSystem.class" in jar.namelist()

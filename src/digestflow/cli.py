@@ -134,7 +134,7 @@ def _run(stage_names: list[str], date: Any, start: Any, end: Any, settings_: Set
     from digestflow.spark import build_session
 
     first, last = _date_range(date, start, end)
-    spark = build_session(settings_)
+    spark = build_session(settings_, days=(last - first).days + 1)
     ctx = RunContext(spark=spark, settings=settings_, start=first, end=last)
     try:
         # A stage bar on stderr (shows the running stage on a terminal; only the label when piped).
