@@ -97,18 +97,3 @@ def pipeline_run(spark, tmp_path_factory) -> PipelineRun:
     except GateFailed as exc:  # the planted bad day is meant to be blocked
         blocked = str(exc)
     return PipelineRun(root / "landing", root / "warehouse", digests, bad.digest_date, blocked)
-
-
-#: Modules whose tests share the session's ``pipeline_run`` warehouse: one xdist worker runs them all,
-#: so the 35-day pipeline is built once.
-PIPELINE_MODULES = {"test_marts", "test_sql", "test_dashboard"}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Under ``-n N --dist loadgroup`` (``make test``) each test module is one group: a module's
-    fixtures are built once, on one worker. The Airflow module is collected first and is the longest
-    group, so it starts at once on one worker while the other takes the rest."""
-    for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
-        item.add_marker(pytest.mark.xdist_group("pipeline" if module in PIPELINE_MODULES else module))
