@@ -42,7 +42,7 @@ airflow-stop:
 # once): much of a test's time is one single-threaded JVM or Python start-up, so two at once use the
 # second core. (Not loadgroup: with pytest 9.2, xdist 3.8's group suffix on node ids is ignored.)
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests dags jobs benchmarks
