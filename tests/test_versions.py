@@ -7,9 +7,12 @@ while the JVM jars stay at the old version: sessions still start, and things bre
 from __future__ import annotations
 
 import re
+import shutil
+import zipfile
 from pathlib import Path
 
 import pyspark
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,13 +50,9 @@ def test_jit_mode_follows_the_run_length_and_cluster_drivers_get_no_flags() -> N
 def test_the_fs_shim_jar_is_byte_reproducible(tmp_path, monkeypatch) -> None:
     """Two builds give the same bytes, so the CDS archive named after them stays valid (a rebuilt jar
     with new timestamps used to orphan a 150 MB archive and slow every JVM start by ~20 s)."""
-    import shutil
-
     from digestflow import spark
 
     if shutil.which("javac") is None:
-        import pytest
-
         pytest.skip("no javac: the shim is optional")
     monkeypatch.setenv("DIGESTFLOW_CACHE", str(tmp_path))
     first = spark.build_fs_shim().read_bytes()
@@ -61,7 +60,5 @@ def test_the_fs_shim_jar_is_byte_reproducible(tmp_path, monkeypatch) -> None:
     (tmp_path / spark.fs_shim_jar().name).unlink()
     assert spark.build_fs_shim().read_bytes() == first
     assert spark.cds_archive().name == name
-    import zipfile
-
     with zipfile.ZipFile(spark.fs_shim_jar()) as jar:
         assert "digestflow/NioLocalFileSystem.class" in jar.namelist()

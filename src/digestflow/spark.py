@@ -89,13 +89,12 @@ def _reproducible_jar(classes: Path) -> bytes:
     import io
     import zipfile
 
+    entries = {"META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\r\nCreated-By: digestflow\r\n\r\n"}
+    entries.update({p.relative_to(classes).as_posix(): p.read_bytes() for p in sorted(classes.rglob("*.class"))})
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as jar:
-        manifest = zipfile.ZipInfo("META-INF/MANIFEST.MF", date_time=(1980, 1, 1, 0, 0, 0))
-        jar.writestr(manifest, "Manifest-Version: 1.0\r\nCreated-By: digestflow\r\n\r\n")
-        for path in sorted(classes.rglob("*.class")):
-            entry = zipfile.ZipInfo(path.relative_to(classes).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
-            jar.writestr(entry, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
+    with zipfile.ZipFile(buffer, "w") as jar:
+        for name, data in entries.items():
+            jar.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
 
 
