@@ -42,12 +42,14 @@ __all__ = [
     "daily_volume",
     "fold_plurals",
     "general_frequency",
+    "has_term_shape",
     "mann_kendall_rows",
     "parse_days",
     "score_trends",
     "sen_slope_rows",
     "term_series",
     "termhood",
+    "word_classes",
 ]
 
 
@@ -81,7 +83,7 @@ STYLE_WORDS: frozenset[str] = frozenset(
     limitation limitations challenge challenges baseline baselines experiment experiments result
     results performance method methods approach approaches framework frameworks paper work study
     studies finding findings insight insights contribution contributions capability capabilities
-    high-quality large-scale real-world state-of-the-art fine-grained
+    high-quality large-scale real-world state-of-the-art fine-grained challenging scalable future
     """
     )
 )
@@ -344,6 +346,45 @@ def general_frequency() -> Callable[[str], float]:
     return freq
 
 
+def word_classes() -> Callable[[str], frozenset[str]]:
+    """The open word classes a word can have in English (``lemminflect``'s lexicon, offline): a subset
+    of NOUN, PROPN, VERB, ADJ, ADV, AUX; empty for a word the lexicon does not know (acronyms, jargon,
+    "kv", "rollout", "flashattention")."""
+    import lemminflect
+
+    def classes(word: str) -> frozenset[str]:
+        return frozenset(lemminflect.getAllLemmas(word))
+
+    return classes
+
+
+def has_term_shape(words: Sequence[str], classes: Callable[[str], frozenset[str]]) -> bool:
+    """Whether a phrase can be a technical term by its word classes: a noun phrase ending in a noun
+    (Justeson & Katz 1995), with adjectives, nouns and participles in front.
+
+    The head (last word) must be able to be a noun, a gerund ("reasoning", "pooling"), or unknown to the
+    lexicon (acronyms and jargon are nouns in practice). Each other word must be able to be a noun or an
+    adjective, a participle ("structured outputs", "pre trained models"), or unknown (function words such
+    as "of" in "mixture of experts" are not in the open-class lexicon). So adverbs ("systematically"),
+    base-form verbs ("mitigate") and bare adjectives or participles ("coherent", "iterative", "pre
+    trained") fail: they describe how a paper argues or modify a term, they are not one.
+    """
+    *modifiers, head = words
+    head_classes = classes(head)
+    if head_classes and not (
+        head_classes & {"NOUN", "PROPN"} or ("VERB" in head_classes and head.endswith("ing"))
+    ):
+        return False
+    for word in modifiers:
+        word_classes_ = classes(word)
+        if word_classes_ and not (
+            word_classes_ & {"NOUN", "PROPN", "ADJ"}
+            or ("VERB" in word_classes_ and word.endswith(("ed", "ing", "en", "wn", "lt")))
+        ):
+            return False
+    return True
+
+
 def _plural_of(word: str) -> str:
     if word.endswith("y") and len(word) > 1 and word[-2] not in "aeiou":
         return word[:-1] + "ies"
@@ -353,12 +394,16 @@ def _plural_of(word: str) -> str:
 
 
 def termhood(
-    counts: TermCounts, params: TrendParams, freq: Callable[[str], float] | None = None
+    counts: TermCounts,
+    params: TrendParams,
+    freq: Callable[[str], float] | None = None,
+    classes: Callable[[str], frozenset[str]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per term: (passes, score). Unigram score = weirdness, multiword score = NPMI (NOTES.md "Termhood").
 
-    A term that is a style phrase, or starts or ends with a style word (:data:`STYLE_WORDS`), fails
-    with score NaN whatever its statistics.
+    A term that is a style phrase, or starts or ends with a style word (:data:`STYLE_WORDS`), or does not
+    have the shape of a term by its word classes (:func:`has_term_shape`), fails with score NaN whatever
+    its statistics.
 
     Weirdness = (tf / corpus words) ÷ general-English frequency of the word and its plural (the term
     carries its folded plurals); out-of-vocabulary words pass (score = inf). NPMI of a multiword term =
@@ -367,13 +412,19 @@ def termhood(
     stopword ("mixture of experts") has no such split and is scored on its outer words.
     """
     freq = freq or general_frequency()
+    classes = classes or word_classes()
     total = float(counts.n_words)
     tf = {t: float(c) for t, c in zip(counts.terms, counts.tf_all, strict=True)}
     passes = np.zeros(len(counts.terms), dtype=bool)
     score = np.zeros(len(counts.terms))
     for i, term in enumerate(counts.terms):
         words = term.split(" ")
-        if term in STYLE_PHRASES or words[0] in STYLE_WORDS or words[-1] in STYLE_WORDS:
+        if (
+            term in STYLE_PHRASES
+            or words[0] in STYLE_WORDS
+            or words[-1] in STYLE_WORDS
+            or not has_term_shape(words, classes)
+        ):
             score[i] = math.nan
             continue
         if len(words) == 1:
