@@ -154,6 +154,10 @@ def test_style_words_fail_termhood_whatever_their_ratio():
         ("coherent", False),  # bare adjective
         ("iterative", False),
         ("mitigate", False),  # base-form verb
+        ("plausible", False),  # unknown to the lexicon, built like an adjective
+        ("pretrained", False),
+        ("masked autoregressive", False),
+        ("autoregressive model", True),
         ("pre trained", False),  # ends in a participle
         ("human authored", False),
         ("generate video", False),  # starts with a base-form verb

@@ -83,7 +83,8 @@ STYLE_WORDS: frozenset[str] = frozenset(
     limitation limitations challenge challenges baseline baselines experiment experiments result
     results performance method methods approach approaches framework frameworks paper work study
     studies finding findings insight insights contribution contributions capability capabilities
-    high-quality large-scale real-world state-of-the-art fine-grained challenging scalable future
+    high-quality large-scale real-world state-of-the-art sota fine-grained challenging scalable reusable
+    future generating hoc
     """
     )
 )
@@ -358,6 +359,11 @@ def word_classes() -> Callable[[str], frozenset[str]]:
     return classes
 
 
+# Derivational endings of English adjectives and participles, applied only to words the lexicon does not
+# know (it lists nouns such as "variable" and "objective" itself).
+_ADJECTIVE_ENDINGS = ("able", "ible", "ive", "ous", "ful", "less", "ed")
+
+
 def has_term_shape(words: Sequence[str], classes: Callable[[str], frozenset[str]]) -> bool:
     """Whether a phrase can be a technical term by its word classes: a noun phrase ending in a noun
     (Justeson & Katz 1995), with adjectives, nouns and participles in front.
@@ -375,6 +381,8 @@ def has_term_shape(words: Sequence[str], classes: Callable[[str], frozenset[str]
         head_classes & {"NOUN", "PROPN"} or ("VERB" in head_classes and head.endswith("ing"))
     ):
         return False
+    if not head_classes and head.endswith(_ADJECTIVE_ENDINGS):
+        return False  # not in the lexicon, but built like an adjective: "plausible", "autoregressive"
     for word in modifiers:
         word_classes_ = classes(word)
         if word_classes_ and not (
