@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from digestflow.airflow_local import LocalAirflow, free_port
+from digestflow.airflow_local import COMPONENTS, LocalAirflow, free_port
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -195,6 +195,10 @@ def _wait_for_runs(local: LocalAirflow, dates: list[dt.date]) -> dict[dt.date, d
         mine = {d: by_date.get(d) for d in dates}
         if all(r and r["state"] in ("success", "failed") for r in mine.values()):
             return mine
+        if down := [name for name in COMPONENTS if name not in local.pids()]:  # supervisor gave up: fail now
+            logs = local.home / "components"
+            tails = {name: (logs / f"{name}.log").read_text(errors="replace")[-3000:] for name in down}
+            pytest.fail(f"{down} down while runs wait: { {str(d): r and r['state'] for d, r in mine.items()} }\n{tails}")
         if time.monotonic() > deadline:
             pytest.fail(f"runs not finished after {RUNS_TIMEOUT}s: { {str(d): r and r['state'] for d, r in mine.items()} }")
         time.sleep(10)
@@ -359,3 +363,37 @@ def test_ui_login_shows_the_successful_runs(running, tmp_path):
         assert len(run_ids) == 6, run_ids  # 3 dates from the CLI backfill + 3 from the REST one
     finally:
         browser.close()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def test_a_killed_scheduler_is_restarted_and_heartbeats_again(running):
+    """Kill the scheduler itself (not its supervisor), as a crash would: it comes back on its own."""
+    local = running
+    supervisor = local.pids()["scheduler"]
+    (scheduler,) = _children(supervisor)
+    before = local.restarts()["scheduler"]
+    killed_at = dt.datetime.now(dt.UTC)
+    os.kill(scheduler, signal.SIGKILL)
+    deadline = time.monotonic() + UI_TIMEOUT
+    while time.monotonic() < deadline:
+        body = json.load(urllib.request.urlopen(f"{local.url}/api/v2/monitor/health", timeout=30))["scheduler"]
+        beat = body.get("latest_scheduler_heartbeat")
+        if body["status"] == "healthy" and beat and dt.datetime.fromisoformat(beat) > killed_at:
+            break
+        time.sleep(3)
+    else:
+        pytest.fail(f"no scheduler heartbeat after the kill within {UI_TIMEOUT}s: {body}")
+    assert local.restarts()["scheduler"] == before + 1
+    assert local.pids()["scheduler"] == supervisor  # the supervisor stayed; a new scheduler under it
+    assert scheduler not in _children(supervisor)

@@ -7,11 +7,18 @@ on SQLite with the LocalExecutor (the only executor Airflow 3 ships; SQLite work
 machine). Everything lives under one ``AIRFLOW_HOME`` (default ``data/airflow``): the SQLite DB, task
 logs, component logs, pid files, the generated admin password and the JWT secret the components share.
 
+Each component runs under a small supervisor (``supervise`` below) that restarts it when it exits on
+its own, as systemd's ``Restart=on-failure`` or a Kubernetes Deployment would in production. On
+SQLite this matters: a CLI ``backfill create`` that loses a write race rolls back runs the scheduler
+has already picked up, and Airflow 3.3's scheduler exits on that (``ObjectDeletedError`` on a
+DagRun); restarted, it resets the orphaned work and carries on.
+
 Used by the Makefile, by tests/test_airflow_e2e.py and by benchmarks/bench_airflow.py, so the setup
 people run is the one that is tested.
 
     python -m digestflow.airflow_local start [--home data/airflow] [--port 8080]
     python -m digestflow.airflow_local stop  [--home data/airflow]
+    python -m digestflow.airflow_local status [--home data/airflow]
 """
 
 from __future__ import annotations
@@ -35,6 +42,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 USER = "admin"
+#: A component that exits on its own is started again after RESTART_DELAY seconds, up to
+#: MAX_RESTARTS times within RESTART_WINDOW seconds (beyond that it is a crash loop: give up, stay down).
+RESTART_DELAY, MAX_RESTARTS, RESTART_WINDOW = 5.0, 5, 600.0
 
 
 class _NotOurs:
@@ -197,7 +207,7 @@ class LocalAirflow:
         logs.mkdir(exist_ok=True)
         airflow_bin = str(Path(sys.executable).parent / "airflow")
         for name in COMPONENTS:
-            args = [airflow_bin, name]
+            args = [sys.executable, "-m", "digestflow.airflow_local", "supervise", "--", airflow_bin, name]
             if name == "api-server":
                 args += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
             with open(logs / f"{name}.log", "ab") as log:
@@ -228,6 +238,15 @@ class LocalAirflow:
                 time.sleep(2)
         self.stop()
         raise TimeoutError(f"api-server on {self.url} not answering after {timeout:.0f}s")
+
+    def restarts(self) -> dict[str, int]:
+        """How many times each component was restarted by its supervisor (counted from its log)."""
+        counts = {}
+        for name in COMPONENTS:
+            log = self.home / "components" / f"{name}.log"
+            text = log.read_text(errors="replace") if log.is_file() else ""
+            counts[name] = text.count(_RESTART_MARK)
+        return counts
 
     def health(self) -> dict[str, str]:
         with urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=10) as resp:
@@ -304,6 +323,42 @@ class LocalAirflow:
             raise RuntimeError(f"{method} {path}: HTTP {exc.code}: {exc.read().decode(errors='replace')}") from exc
 
 
+_RESTART_MARK = "[digestflow.airflow_local] restarting"
+
+
+def supervise(args: list[str]) -> int:
+    """Run ``args`` (one Airflow component) and start it again when it fails (exits non-zero or killed).
+
+    The supervisor leads the component's process group, and ``stop`` signals the whole group: the
+    component gets SIGTERM once, from there (forwarding it too would make Airflow skip its graceful
+    shutdown, "signal again if you don't want to wait"). On SIGTERM/SIGINT the supervisor only stops
+    restarting and returns the component's exit code. Restarts are logged to the component's log.
+    """
+    stopping = False
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    name, recent = Path(args[0]).name + (f" {args[1]}" if len(args) > 1 else ""), []
+    while True:
+        code = subprocess.Popen(args).wait()
+        if stopping or code == 0:  # stopped, or finished by itself (e.g. ``scheduler --num-runs``)
+            return code
+        now = time.monotonic()
+        recent = [t for t in recent if now - t < RESTART_WINDOW] + [now]
+        if len(recent) > MAX_RESTARTS:
+            print(f"[digestflow.airflow_local] {name} exited {len(recent)} times within {RESTART_WINDOW:.0f}s "
+                  f"(last exit code {code}): a crash loop, not restarting", flush=True)
+            return code
+        print(f"{_RESTART_MARK} {name} in {RESTART_DELAY:.0f}s (it exited with code {code})", flush=True)
+        time.sleep(RESTART_DELAY)
+        if stopping:
+            return code
+
+
 def _start_ticks(pid: int) -> int:
     """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22), or -1.
 
@@ -366,6 +421,11 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m digestflow.airflow_local", description=__doc__.split("\n")[0])
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:2] == ["supervise", "--"]:
+        code = supervise(argv[2:])
+        return 128 - code if code < 0 else code  # killed by signal N: exit 128 + N, as a shell reports it
     parser.add_argument("command", choices=["start", "stop", "status"])
     parser.add_argument("--home", default=os.environ.get("AIRFLOW_LOCAL_HOME", str(REPO / "data" / "airflow")))
     parser.add_argument("--port", type=int, default=int(os.environ.get("AIRFLOW_PORT", "8080")))
