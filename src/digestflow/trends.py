@@ -777,8 +777,8 @@ def _term_stats(
         return pd.DataFrame(columns=columns)
     top = params.sparkline_top
     listed = trends[
-        (trends["rank_rising"].fillna(top + 1) <= top)
-        | (trends["rank_falling"].fillna(top + 1) <= top)
+        (pd.to_numeric(trends["rank_rising"]).fillna(top + 1) <= top)
+        | (pd.to_numeric(trends["rank_falling"]).fillna(top + 1) <= top)
         | trends["is_new"]
         | trends["burst_active"]
     ]["term"]
