@@ -1,6 +1,10 @@
 """What Airflow costs per date: one digest_daily run vs ``digestflow run`` for the same day, a backfill,
 and range mode (digest_range: one Spark application for the whole range).
 
+The deployment runs a stage server (one warm Spark application for every task, digestflow.server).
+At the end the stage server is stopped and a second day is run both ways again, so the table also
+shows what a task costs when it starts its own Spark application (the fallback, and the old default).
+
 Starts a throw-away local Airflow (digestflow.airflow_local: SQLite, LocalExecutor, 127.0.0.1) in a
 tmp folder over a landing folder (synthetic weekday digests by default, or --landing ../shared/data/
 hf-daily), runs each case to completion and prints a table with the wall times and the Airflow/CLI
@@ -17,13 +21,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from digestflow.airflow_local import LocalAirflow, free_port
+from digestflow.airflow_local import STAGE_SERVER, LocalAirflow, _signal_group, free_port
 
 
 def _wait_run(local: LocalAirflow, dag_id: str, run_id: str, timeout: float = 4 * 3600) -> dict:
@@ -66,6 +71,16 @@ def _backfill(local: LocalAirflow, first: dt.date, last: dt.date) -> float:
         time.sleep(5)
 
 
+def _cli_run(local: LocalAirflow, root: Path, day: dt.date) -> float:
+    """``digestflow run --date day`` by hand, in its own Spark application (not through the server)."""
+    env = {**os.environ, **local.env(), "DIGESTFLOW_WAREHOUSE": str(root / "wh_cli")}
+    env.pop("DIGESTFLOW_SERVER", None)
+    t0 = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).parent / "digestflow"), "run", "--date", str(day)],
+                   env=env, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--landing", type=Path, help="Landing folder (default: synthetic weekday digests).")
@@ -91,15 +106,11 @@ def main() -> None:
     try:
         t0 = time.perf_counter()
         local.start(timeout=1200)
-        rows.append(("start local Airflow (4 components)", time.perf_counter() - t0, ""))
-        env = {**os.environ, **local.env(), "DIGESTFLOW_WAREHOUSE": str(root / "wh_cli")}
-        t0 = time.perf_counter()
-        subprocess.run([str(Path(sys.executable).parent / "digestflow"), "run", "--date", str(day)],
-                       env=env, check=True, capture_output=True)
-        cli = time.perf_counter() - t0
-        rows.append((f"digestflow run --date {day} (CLI, 1 Spark app)", cli, "1.00x"))
+        rows.append(("start local Airflow (stage server + 4 components)", time.perf_counter() - t0, ""))
+        cli = _cli_run(local, root, day)
+        rows.append((f"digestflow run --date {day} (CLI, own Spark app)", cli, "1.00x"))
         daily = _trigger(local, "digest_daily", day)
-        rows.append((f"digest_daily run for {day} (1 task per stage)", daily, f"{daily / cli:.2f}x"))
+        rows.append((f"digest_daily run for {day} (6 stage tasks, stage server)", daily, f"{daily / cli:.2f}x"))
         ranged = _trigger(local, "digest_range", day, {"start": str(day), "end": str(day)})
         rows.append((f"digest_range {day}..{day} (1 task)", ranged, f"{ranged / cli:.2f}x"))
         if args.backfill_days:
@@ -113,6 +124,15 @@ def main() -> None:
             first, last = dates[0], dates[-1]
             seconds = _trigger(local, "digest_range", last + dt.timedelta(days=1), {"start": str(first), "end": str(last)})
             rows.append((f"digest_range all {len(dates)} dates {first}..{last}", seconds, f"{seconds / len(dates):.2f} s/digest"))
+        # Without the stage server: each task starts its own Spark application (the CLI's fallback).
+        _signal_group(local.pids()[STAGE_SERVER], signal.SIGTERM)
+        while STAGE_SERVER in local.pids():
+            time.sleep(0.5)
+        other = next(d for d in dates if d > day)
+        cli = _cli_run(local, root, other)
+        rows.append((f"digestflow run --date {other} (CLI, own Spark app)", cli, "1.00x"))
+        daily = _trigger(local, "digest_daily", other)
+        rows.append((f"digest_daily run for {other} (6 stage tasks, no stage server)", daily, f"{daily / cli:.2f}x"))
     finally:
         local.stop()
     print(f"load average at end: {os.getloadavg()}  (2 cores)")

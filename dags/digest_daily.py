@@ -2,9 +2,10 @@
 
 Waits for the day's landing file (`$DIGESTFLOW_LANDING/*<YYYY-MM-DD>*.txt`), then runs each stage of
 the pipeline as its own task, in dependency order: `ingest → terms, embed → trends, erank → marts`
-(only the stages the installed library has). Every stage task runs `digestflow <stage> --date {{ ds }}` (`--as-of` for trends)
-(one Spark application each, pool `spark`) and overwrites exactly that date's partitions, so clearing
-a task or a run, or backfilling a range again, is safe.
+(only the stages the installed library has). Every stage task runs `digestflow <stage> --date {{ ds }}`
+(`--as-of` for trends; pool `spark`) and overwrites exactly that date's partitions, so clearing a task
+or a run, or backfilling a range again, is safe. With `DIGESTFLOW_SERVER` set (`make airflow` does) the
+command runs in the deployment's warm Spark application (the stage server); otherwise in its own.
 
 * **No digest that day** (weekends): the sensor ends SKIPPED, and so does the rest of the run. A past
   date with no file is skipped at the first poke; today's date is polled (reschedule mode, no worker

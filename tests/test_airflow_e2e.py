@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from digestflow.airflow_local import COMPONENTS, LocalAirflow, free_port
+from digestflow.airflow_local import LocalAirflow, free_port
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -150,6 +150,8 @@ def test_dag_test_runs_digest_daily_end_to_end(deployment, corpus):
     assert _papers_per_date(deployment.warehouse) == {DAG_TEST_DATE: truth[DAG_TEST_DATE]}
     assert _stages_logged(deployment.warehouse, DAG_TEST_DATE) >= set(stages)
     assert f"ingest: 1 in, {truth[DAG_TEST_DATE]} out" in out.stdout + out.stderr  # the stage's row counts
+    # No components (nor stage server) run yet: each task ran its stage in its own Spark application.
+    assert "no stage server state" in out.stdout + out.stderr
 
 
 def _create_backfill_cli(local: LocalAirflow, first: dt.date, last: dt.date) -> None:
@@ -195,7 +197,7 @@ def _wait_for_runs(local: LocalAirflow, dates: list[dt.date]) -> dict[dt.date, d
         mine = {d: by_date.get(d) for d in dates}
         if all(r and r["state"] in ("success", "failed") for r in mine.values()):
             return mine
-        if down := [name for name in COMPONENTS if name not in local.pids()]:  # supervisor gave up: fail now
+        if down := [name for name in local.components if name not in local.pids()]:  # supervisor gave up: fail now
             logs = local.home / "components"
             tails = {name: (logs / f"{name}.log").read_text(errors="replace")[-3000:] for name in down}
             pytest.fail(f"{down} down while runs wait: { {str(d): r and r['state'] for d, r in mine.items()} }\n{tails}")
@@ -240,8 +242,9 @@ def test_backfills_from_cli_and_rest_api_succeed(running, corpus):
         assert run["state"] == "success", (date, states)
         if date in truth:
             assert states == {"wait_for_digest": "success", **{s: "success" for s in stages}}, date
-            log = local.api("GET", f"/dags/digest_daily/dagRuns/{run['dag_run_id']}/taskInstances/ingest/logs/1")
-            assert f"ingest: 1 in, {truth[date]} out" in json.dumps(log), "ingest's log shows its row counts"
+            log = json.dumps(local.api("GET", f"/dags/digest_daily/dagRuns/{run['dag_run_id']}/taskInstances/ingest/logs/1"))
+            assert f"ingest: 1 in, {truth[date]} out" in log, "ingest's log shows its row counts"
+            assert "[stage server pid" in log, "the task ran in the deployment's warm stage server"
         else:  # a weekend: no digest, nothing failed, nothing ran
             assert date.weekday() >= 5
             assert set(states.values()) == {"skipped"}, (date, states)

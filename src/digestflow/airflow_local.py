@@ -41,6 +41,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: The warm Spark application the stage tasks hand their commands to (``digestflow serve``, see
+#: :mod:`digestflow.server`); started before the Airflow components, under the same supervisor.
+STAGE_SERVER = "stage-server"
 USER = "admin"
 #: A component that exits on its own is started again after RESTART_DELAY seconds, up to
 #: MAX_RESTARTS times within RESTART_WINDOW seconds (beyond that it is a crash loop: give up, stay down).
@@ -76,6 +79,8 @@ class LocalAirflow:
     landing: Path = REPO / "data" / "landing"
     warehouse: Path = REPO / "data" / "warehouse"
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: Run a stage server: each stage task then runs in one warm Spark application instead of its own.
+    stage_server: bool = True
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -95,6 +100,16 @@ class LocalAirflow:
     @property
     def run_dir(self) -> Path:
         return self.home / "run"
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """What ``start`` runs, in start order (the stage server first: tasks find it from their start)."""
+        return ((STAGE_SERVER,) if self.stage_server else ()) + COMPONENTS
+
+    @property
+    def stage_server_state(self) -> Path:
+        """The stage server's address and token (mode 0600); ``DIGESTFLOW_SERVER`` in the tasks' env."""
+        return self.run_dir / "stage-server.json"
 
     def password(self) -> str:
         return str(json.loads(self.password_file.read_text())[USER])
@@ -159,6 +174,8 @@ class LocalAirflow:
                 "GX_ANALYTICS_ENABLED": "false",
             }
         )
+        if self.stage_server:
+            env["DIGESTFLOW_SERVER"] = str(self.stage_server_state)
         env.update(self.extra_env)
         return env
 
@@ -187,7 +204,7 @@ class LocalAirflow:
 
     def pids(self) -> dict[str, int]:
         found = {}
-        for name in COMPONENTS:
+        for name in self.components:
             pid_file = self.run_dir / f"{name}.pid"
             if pid_file.is_file():
                 pid, started = (int(x) for x in pid_file.read_text().split())
@@ -196,7 +213,8 @@ class LocalAirflow:
         return found
 
     def start(self, timeout: float = 300) -> None:
-        """Start the four components (each in its own process group) and wait until they report healthy."""
+        """Start the stage server and the four Airflow components (each in its own process group, under
+        a supervisor) and wait until they report healthy."""
         if running := self.pids():
             raise RuntimeError(f"already running under {self.home}: {running} (stop it first)")
         if _port_in_use(self.port):
@@ -206,10 +224,15 @@ class LocalAirflow:
         logs = self.home / "components"
         logs.mkdir(exist_ok=True)
         airflow_bin = str(Path(sys.executable).parent / "airflow")
-        for name in COMPONENTS:
-            args = [sys.executable, "-m", "digestflow.airflow_local", "supervise", "--", airflow_bin, name]
-            if name == "api-server":
-                args += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+        self.stage_server_state.unlink(missing_ok=True)
+        digestflow_bin = str(Path(sys.executable).parent / "digestflow")
+        for name in self.components:
+            command = [airflow_bin, name]
+            if name == STAGE_SERVER:
+                command = [digestflow_bin, "serve", "--state", str(self.stage_server_state)]
+            elif name == "api-server":
+                command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+            args = [sys.executable, "-m", "digestflow.airflow_local", "supervise", "--", *command]
             with open(logs / f"{name}.log", "ab") as log:
                 proc = subprocess.Popen(
                     args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -219,6 +242,8 @@ class LocalAirflow:
             self._procs[name] = proc
             if name == "api-server":  # tasks call its execution API: it must listen before they start
                 self._wait_answering(timeout)
+            if name == STAGE_SERVER:
+                self._wait_stage_server(timeout)
         try:
             self.wait_healthy(timeout)
         except BaseException:
@@ -239,10 +264,24 @@ class LocalAirflow:
         self.stop()
         raise TimeoutError(f"api-server on {self.url} not answering after {timeout:.0f}s")
 
+    def _wait_stage_server(self, timeout: float) -> None:
+        from digestflow.server import ping
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._procs[STAGE_SERVER].poll() is not None:
+                self.stop()
+                raise RuntimeError(f"stage server exited; see {self.home / 'components' / f'{STAGE_SERVER}.log'}")
+            if ping(self.stage_server_state):
+                return
+            time.sleep(1)
+        self.stop()
+        raise TimeoutError(f"stage server not answering after {timeout:.0f}s (state file {self.stage_server_state})")
+
     def restarts(self) -> dict[str, int]:
         """How many times each component was restarted by its supervisor (counted from its log)."""
         counts = {}
-        for name in COMPONENTS:
+        for name in self.components:
             log = self.home / "components" / f"{name}.log"
             text = log.read_text(errors="replace") if log.is_file() else ""
             counts[name] = text.count(_RESTART_MARK)
@@ -256,7 +295,7 @@ class LocalAirflow:
     def wait_healthy(self, timeout: float = 300) -> None:
         deadline, last = time.monotonic() + timeout, "api-server not answering"
         while time.monotonic() < deadline:
-            dead = [n for n in COMPONENTS if n not in self.pids() or self._procs.get(n, _NotOurs).poll() is not None]
+            dead = [n for n in self.components if n not in self.pids() or self._procs.get(n, _NotOurs).poll() is not None]
             if dead:
                 raise RuntimeError(f"{', '.join(dead)} exited; see {self.home / 'components'}/<name>.log")
             try:
@@ -288,8 +327,9 @@ class LocalAirflow:
                     os.kill(pid, sig)
             if sig == signal.SIGTERM and _processes_of(self.home):
                 time.sleep(5)
-        for name in COMPONENTS:
+        for name in self.components:
             (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
+        self.stage_server_state.unlink(missing_ok=True)
         for proc in self._procs.values():  # reap our own children (started in this process)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
@@ -427,12 +467,17 @@ def main(argv: list[str] | None = None) -> int:
         code = supervise(argv[2:])
         return 128 - code if code < 0 else code  # killed by signal N: exit 128 + N, as a shell reports it
     parser.add_argument("command", choices=["start", "stop", "status"])
+    parser.add_argument("--no-stage-server", action="store_true",
+                        help="Each stage task starts its own Spark application (no warm stage server).")
     parser.add_argument("--home", default=os.environ.get("AIRFLOW_LOCAL_HOME", str(REPO / "data" / "airflow")))
     parser.add_argument("--port", type=int, default=int(os.environ.get("AIRFLOW_PORT", "8080")))
     parser.add_argument("--landing", default=os.environ.get("DIGESTFLOW_LANDING", str(REPO / "data" / "landing")))
     parser.add_argument("--warehouse", default=os.environ.get("DIGESTFLOW_WAREHOUSE", str(REPO / "data" / "warehouse")))
     args = parser.parse_args(argv)
-    local = LocalAirflow(Path(args.home), port=args.port, landing=Path(args.landing), warehouse=Path(args.warehouse))
+    local = LocalAirflow(
+        Path(args.home), port=args.port, landing=Path(args.landing), warehouse=Path(args.warehouse),
+        stage_server=not args.no_stage_server,
+    )
     if args.command == "stop":
         stopped = local.stop()
         print(f"stopped {', '.join(stopped)}" if stopped else f"nothing running under {local.home}")
@@ -443,11 +488,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if running else 1
     print(f"starting Airflow under {local.home} (SQLite, LocalExecutor, parallelism 2, pool spark=1) ...")
     local.start()
+    spark = (
+        f"one warm Spark application for every stage task (stage server, {local.stage_server_state})"
+        if local.stage_server else "each stage task starts its own Spark application"
+    )
     print(
         f"\nAirflow is up: {local.url}  (bound to 127.0.0.1 only)\n"
         f"  login:     user '{USER}', password in {local.password_file}\n"
         f"  landing:   {local.landing}   (drop YYYY-MM-DD.txt digests here)\n"
         f"  warehouse: {local.warehouse}\n"
+        f"  spark:     {spark}\n"
         f"  logs:      {local.home / 'components'}/<component>.log, task logs under {local.home / 'logs'}\n"
         f"  CLI:       AIRFLOW_HOME={local.home} {Path(sys.executable).parent}/airflow backfill create "
         f"--dag-id digest_daily --from-date A --to-date B --max-active-runs 1\n"

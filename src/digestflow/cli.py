@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from digestflow.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -129,26 +134,47 @@ def parse(file: Path, run_date: Any) -> None:
         )
 
 
-def _run(stage_names: list[str], date: Any, start: Any, end: Any, settings_: Settings) -> None:
-    from digestflow.pipeline import GateFailed, RunContext, run_stages
+@contextlib.contextmanager
+def _spark(settings_: Settings, days: int | None = None) -> Iterator[SparkSession]:
+    """This command's SparkSession: its own application (stopped at the end), or, inside a stage server
+    (``digestflow serve``), the server's warm one, which must run the master the settings ask for."""
+    from digestflow.server import shared_session
+
+    shared = shared_session()
+    if shared is not None:
+        if shared.sparkContext.master != settings_.spark_master:
+            raise click.ClickException(
+                f"the stage server runs {shared.sparkContext.master}, this command wants {settings_.spark_master}"
+            )
+        shared.conf.set("spark.sql.shuffle.partitions", str(settings_.shuffle_partitions))
+        yield shared
+        return
     from digestflow.spark import build_session
 
-    first, last = _date_range(date, start, end)
-    spark = build_session(settings_, days=(last - first).days + 1)
-    ctx = RunContext(spark=spark, settings=settings_, start=first, end=last)
+    spark = build_session(settings_, days=days)
     try:
-        # A stage bar on stderr (shows the running stage on a terminal; only the label when piped).
-        with click.progressbar(
-            stage_names, label="stages", file=sys.stderr, item_show_func=lambda name: name or "",
-        ) as stages:
-            reports = run_stages(ctx, stages)
-    except GateFailed as exc:
-        for report in ctx.reports:
-            click.echo(report.summary())
-        _echo_data_docs(settings_)
-        raise click.ClickException(f"validation gate blocked publishing:\n{exc}") from exc
+        yield spark
     finally:
         spark.stop()
+
+
+def _run(stage_names: list[str], date: Any, start: Any, end: Any, settings_: Settings) -> None:
+    from digestflow.pipeline import GateFailed, RunContext, run_stages
+
+    first, last = _date_range(date, start, end)
+    with _spark(settings_, days=(last - first).days + 1) as spark:
+        ctx = RunContext(spark=spark, settings=settings_, start=first, end=last)
+        try:
+            # A stage bar on stderr (shows the running stage on a terminal; only the label when piped).
+            with click.progressbar(
+                stage_names, label="stages", file=sys.stderr, item_show_func=lambda name: name or "",
+            ) as stages:
+                reports = run_stages(ctx, stages)
+        except GateFailed as exc:
+            for report in ctx.reports:
+                click.echo(report.summary())
+            _echo_data_docs(settings_)
+            raise click.ClickException(f"validation gate blocked publishing:\n{exc}") from exc
     for report in reports:
         click.echo(report.summary())
     click.echo(f"run {ctx.run_id}: warehouse {Path(settings_.warehouse).absolute()}")
@@ -206,7 +232,6 @@ def trends(
 ) -> None:
     """Keyword trends at --as-of: reads only the lookback's paper_terms (longest window + baseline) and
     writes the as_of partition of keyword_trends and term_stats (method: docs/trends.md)."""
-    import os
 
     from digestflow.trends import TrendParams, parse_days
 
@@ -258,17 +283,13 @@ def validate(table: str, date: Any, start: Any, end: Any, warehouse: Any, master
     """
     from digestflow import schemas
     from digestflow import validate as gate
-    from digestflow.spark import build_session
 
     if table not in schemas.tables():
         raise click.UsageError(f"unknown table {table!r}; known: {', '.join(schemas.tables())}")
     first, last = _date_range(date, start, end)
     settings_ = Settings().replace(warehouse=warehouse, spark_master=master)
-    spark = build_session(settings_)
-    try:
+    with _spark(settings_) as spark:
         outcome = gate.validate_published(spark, settings_.warehouse, table, first, last)
-    finally:
-        spark.stop()
     for part in outcome.partitions:
         state = "BLOCKED" if part.blocked else ("warning" if part.failures else "ok")
         click.echo(f"{table} {part.label}: {state} ({part.rows} rows, {len(part.failures)} failed)")
@@ -311,8 +332,6 @@ def erank(
 ) -> None:
     """Effective-rank statistics: of the day/week/month/term sets of the dates (→ erank_stats), or of
     the sets in one --input file (printed; --out writes them too)."""
-    import os
-
     from digestflow.erank import ErankConfig
 
     overrides = {"at_n_m": at_n_m, "gram_threshold": gram_threshold}
@@ -462,5 +481,33 @@ def gc(warehouse: str | None, older_than_hours: float) -> None:
     click.echo(f"{len(removed)} stale staging folder(s) removed")
 
 
-if __name__ == "__main__":
+@main.command()
+@click.option("--state", type=click.Path(dir_okay=False, path_type=Path), default=Path("data/stage-server.json"),
+              show_default=True, help="File to write the address and token to (mode 0600); clients read it.")
+@click.option("--port", type=int, default=0, show_default=True, help="TCP port on 127.0.0.1 (0: any free one).")
+@click.option("--master", help="Spark master of the warm application [SPARK_MASTER, local[*]].")
+def serve(state: Path, port: int, master: str | None) -> None:
+    """Hold one warm Spark application and run the Spark commands of clients that set
+    DIGESTFLOW_SERVER=<state file> (Airflow's tasks under `make airflow`). Stops on SIGTERM / Ctrl-C."""
+    from digestflow.server import serve as run_server
+
+    if master:
+        os.environ["SPARK_MASTER"] = master
+    run_server(state, port)
+
+
+def entry() -> None:
+    """The ``digestflow`` console script: a Spark command goes to the stage server when
+    ``DIGESTFLOW_SERVER`` names one that answers (see :mod:`digestflow.server`), else runs here."""
+    argv = sys.argv[1:]
+    if os.environ.get("DIGESTFLOW_SERVER"):
+        from digestflow.server import delegate
+
+        code = delegate(argv)
+        if code is not None:
+            sys.exit(code)
     main()
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,341 @@
+"""The stage server: one warm Spark application that runs ``digestflow`` stage commands for short clients.
+
+Why: a stage command that starts its own Spark application pays a JVM start, the first job's JIT
+warm-up and the Python imports (Great Expectations alone is seconds) before it does any work. For a
+one-day stage that is most of its time, and an Airflow daily run has six stage tasks. Under Airflow
+(``make airflow``) a stage server holds one SparkSession for the whole deployment, and each task's
+``digestflow <stage> --date D`` hands its command line to it instead of starting Spark; the task still
+runs the one CLI, its log still shows the stage's output and its exit code is the stage's.
+
+Not Spark Connect: Connect moves the DataFrame calls to a server but keeps the stage's Python (and its
+imports) in the client, and the stages use SparkContext-level calls and Great Expectations' Spark data
+source, which Connect sessions do not offer. Here the stage runs the classic code path unchanged, in
+the server's Python, as ``digestflow run`` does; the protocol is the command line.
+
+Protocol (newline-delimited JSON over TCP on 127.0.0.1): the client sends
+``{"token", "argv", "env", "cwd"}``; the server answers with ``{"out": text}`` and ``{"err": text}``
+lines as the command prints, then ``{"exit": code}``. ``env`` carries the client's ``DIGESTFLOW_*``
+and ``SPARK_MASTER`` variables, applied for that command only. Commands run one at a time (the local
+app already uses every core); a client that disconnects cancels its command's Spark jobs. The address
+and a random token are in a state file (mode 0600) whose path clients find in ``DIGESTFLOW_SERVER``;
+when that file is missing or the server does not answer, the client runs the command itself.
+
+    digestflow serve --state data/stage-server.json      # until SIGTERM / Ctrl-C
+    DIGESTFLOW_SERVER=data/stage-server.json digestflow ingest --date 2025-03-14
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import secrets
+import socket
+import socketserver
+import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+#: Commands the server runs (every command that starts Spark). Others always run in the client.
+SERVED = frozenset({"run", "ingest", "terms", "embed", "trends", "erank", "marts", "validate"})
+#: Environment variables a client forwards; they replace the server's own for that command.
+FORWARDED_PREFIXES = ("DIGESTFLOW_", "SPARK_MASTER", "GX_")
+#: Not forwarded: the client's pointer to this server (the server never calls itself).
+SERVER_ENV = "DIGESTFLOW_SERVER"
+
+_session: SparkSession | None = None
+_lock = threading.Lock()
+
+
+def shared_session() -> SparkSession | None:
+    """The server's SparkSession while this process is a stage server, else None."""
+    return _session
+
+
+# --- server -------------------------------------------------------------------------------------
+
+
+class _Stream(io.TextIOBase):
+    """A text stream that sends each write to the client as one JSON line under ``key``."""
+
+    def __init__(self, conn: _Connection, key: str) -> None:
+        self.conn, self.key = conn, key
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str | bytes) -> int:
+        if text:  # click.echo hands bytes to a stream it does not recognise as a terminal's
+            self.conn.send({self.key: text.decode(errors="replace") if isinstance(text, bytes) else text})
+        return len(text)
+
+    def isatty(self) -> bool:
+        return False
+
+
+class _Connection:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.closed = sock, False
+        self._send_lock = threading.Lock()
+
+    def send(self, message: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        data = (json.dumps(message) + "\n").encode()
+        with self._send_lock:
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                self.closed = True
+
+
+class _CurrentStderr(io.TextIOBase):
+    """Logging's stream: whatever ``sys.stderr`` is when a record is written (the client's, during a command)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _request_env(env: dict[str, str], cwd: str | None) -> Iterator[None]:
+    """The client's digestflow settings in ``os.environ`` (and its working folder) for one command."""
+    saved, saved_cwd = dict(os.environ), os.getcwd()
+    for key in [k for k in os.environ if k.startswith(FORWARDED_PREFIXES)]:
+        del os.environ[key]
+    os.environ.update({k: v for k, v in env.items() if k.startswith(FORWARDED_PREFIXES) and k != SERVER_ENV})
+    if cwd and Path(cwd).is_dir():
+        os.chdir(cwd)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        os.chdir(saved_cwd)
+
+
+def _run_command(argv: list[str]) -> int:
+    """Run one ``digestflow`` command line in this process; its exit code as the shell would see it."""
+    import click
+
+    from digestflow.cli import main
+
+    try:
+        main.main(args=argv, prog_name="digestflow", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        print("Aborted!", file=sys.stderr)
+        return 1
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except Exception:
+        traceback.print_exc()
+        return 1
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    server: _Server
+
+    def handle(self) -> None:
+        conn = _Connection(self.connection)
+        try:
+            request = json.loads(self.rfile.readline() or b"{}")
+        except ValueError:
+            conn.send({"err": "stage server: malformed request\n", "exit": 2})
+            return
+        if not secrets.compare_digest(str(request.get("token", "")), self.server.token):
+            conn.send({"err": "stage server: wrong token\n", "exit": 2})
+            return
+        if request.get("ping"):
+            conn.send({"master": self.server.master, "pid": os.getpid(), "exit": 0})
+            return
+        argv = [str(a) for a in request.get("argv", [])]
+        running, done = threading.Event(), threading.Event()
+        threading.Thread(target=self._watch, args=(conn, running, done), daemon=True).start()
+        with _lock:  # one command at a time: the local app already uses every core
+            if conn.closed:  # the client gave up while waiting for its turn
+                return
+            running.set()
+            out, err = _Stream(conn, "out"), _Stream(conn, "err")
+            with _request_env(request.get("env", {}), request.get("cwd")), contextlib.redirect_stdout(out), \
+                    contextlib.redirect_stderr(err):
+                print(f"[stage server pid {os.getpid()}, master {self.server.master}] digestflow {' '.join(argv)}",
+                      file=sys.stderr)
+                code = _run_command(argv)
+            done.set()
+            if _session is not None:
+                _session.catalog.clearCache()
+        conn.send({"exit": code})
+
+    def _watch(self, conn: _Connection, running: threading.Event, done: threading.Event) -> None:
+        """The client sends nothing after its request: end of stream means it went away (killed, timed
+        out); cancel its command's Spark jobs so that the next command does not wait for an orphan."""
+        with contextlib.suppress(OSError):
+            while self.connection.recv(1024):
+                pass
+        if done.is_set():
+            return
+        conn.closed = True
+        if running.is_set() and _session is not None:
+            print("[stage server] client left during its command: cancelling its Spark jobs", file=sys.__stderr__)
+            while not done.is_set():  # also the jobs it starts next: it fails at its next Spark action
+                _session.sparkContext.cancelAllJobs()
+                done.wait(0.5)
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int, token: str, master: str) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.token, self.master = token, master
+
+
+def serve(state_file: Path, port: int = 0) -> None:
+    """Start the session, write the state file, answer commands until SIGTERM/SIGINT (then remove it)."""
+    import logging
+    import signal
+
+    from digestflow.settings import Settings
+    from digestflow.spark import build_session
+
+    global _session
+    settings = Settings()
+    # A long-lived driver: the full JIT (as for a long run), not the C1-only start-up trade.
+    _session = build_session(settings, "digestflow-stage-server", days=10**6)
+    root = logging.getLogger()
+    root.handlers[:] = [logging.StreamHandler(_CurrentStderr())]
+    root.handlers[0].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.setLevel(logging.WARNING)
+    logging.getLogger("digestflow").setLevel(logging.INFO)
+    master = _session.sparkContext.master
+    server = _Server(port, secrets.token_urlsafe(24), master)
+    state_file = Path(state_file).absolute()
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = state_file.with_name(f"{state_file.name}.{os.getpid()}.tmp")
+    tmp.touch(mode=0o600)
+    tmp.write_text(json.dumps({
+        "host": "127.0.0.1", "port": server.server_address[1], "token": server.token,
+        "master": master, "pid": os.getpid(),
+    }))
+    os.replace(tmp, state_file)
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    print(f"stage server: master {master}, 127.0.0.1:{server.server_address[1]}, state {state_file}", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        with contextlib.suppress(OSError):
+            if json.loads(state_file.read_text()).get("pid") == os.getpid():
+                state_file.unlink()
+        _session.stop()
+        _session = None
+
+
+# --- client -------------------------------------------------------------------------------------
+
+
+def _command_of(argv: list[str]) -> str | None:
+    """The subcommand of a ``digestflow`` command line (skipping the group's own options)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _requested_master(argv: list[str]) -> str:
+    from digestflow.settings import Settings
+
+    for i, arg in enumerate(argv):
+        if arg == "--master" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--master="):
+            return arg.split("=", 1)[1]
+    return Settings().spark_master
+
+
+def _connect(state: dict[str, Any], timeout: float = 5.0) -> socket.socket:
+    return socket.create_connection((state["host"], int(state["port"])), timeout=timeout)
+
+
+def _read_state(path: str) -> dict[str, Any] | None:
+    try:
+        return dict(json.loads(Path(path).read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def ping(state_file: str | Path) -> dict[str, Any] | None:
+    """The server's master and pid if it answers, else None."""
+    state = _read_state(str(state_file))
+    if state is None:
+        return None
+    try:
+        with _connect(state) as sock:
+            sock.sendall((json.dumps({"token": state["token"], "ping": True}) + "\n").encode())
+            reply = json.loads(sock.makefile("rb").readline() or b"{}")
+    except (OSError, ValueError):
+        return None
+    return reply if "master" in reply else None
+
+
+def delegate(argv: list[str]) -> int | None:
+    """Run ``argv`` on the stage server named by ``$DIGESTFLOW_SERVER``; its exit code, or None when the
+    command should run here (not a Spark command, no server configured or answering, another master)."""
+    path = os.environ.get(SERVER_ENV)
+    if not path or _command_of(argv) not in SERVED or "--help" in argv or "-h" in argv:
+        return None
+    state = _read_state(path)
+    if state is None:
+        print(f"digestflow: no stage server state at {path}; running in this process", file=sys.stderr)
+        return None
+    wanted = _requested_master(argv)
+    if wanted != state.get("master"):
+        print(f"digestflow: the stage server runs {state.get('master')}, this command wants {wanted}; "
+              "running in this process", file=sys.stderr)
+        return None
+    request = {
+        "token": state["token"], "argv": argv, "cwd": os.getcwd(),
+        "env": {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIXES) and k != SERVER_ENV},
+    }
+    try:
+        sock = _connect(state)
+        sock.sendall((json.dumps(request) + "\n").encode())
+    except OSError as exc:
+        print(f"digestflow: stage server at {state['host']}:{state['port']} not answering ({exc}); "
+              "running in this process", file=sys.stderr)
+        return None
+    sock.settimeout(None)  # a stage takes as long as it takes; Airflow's execution_timeout bounds it
+    with sock, sock.makefile("rb") as replies:
+        for line in replies:
+            message = json.loads(line)
+            if "out" in message:
+                sys.stdout.write(message["out"])
+                sys.stdout.flush()
+            if "err" in message:
+                sys.stderr.write(message["err"])
+                sys.stderr.flush()
+            if "exit" in message:
+                return int(message["exit"])
+    print("digestflow: the stage server closed the connection before the command finished", file=sys.stderr)
+    return 1
