@@ -99,8 +99,10 @@ def test_paper_id_is_stable_across_days(shared_data: Path) -> None:
 def test_seed_gives_its_68_papers(seed_dir: Path) -> None:
     path = next(seed_dir.glob("*.txt"))
     result = parse_digest(path.read_bytes(), source=path.name, run_date=date(2026, 11, 26))
-    assert len(result.papers) == 68 and result.rejects == []
-    assert result.digest_date == date(2026, 3, 12) and result.date_rule == "run_date"
+    assert len(result.papers) == 68
+    assert result.rejects == []
+    assert result.digest_date == date(2026, 3, 12)
+    assert result.date_rule == "run_date"
     assert [p["position"] for p in result.papers] == list(range(68))
 
 
@@ -123,9 +125,11 @@ def test_year_is_the_latest_on_or_before_the_reference(month, day, reference, ex
 
 def test_file_name_date_wins_over_run_date() -> None:
     result = parse_digest(digest("Mar 12"), source="2025-03-12.txt", run_date=date(2026, 6, 1))
-    assert result.digest_date == date(2025, 3, 12) and result.date_rule == "file_name"
+    assert result.digest_date == date(2025, 3, 12)
+    assert result.date_rule == "file_name"
     undated = parse_digest(digest("Mar 12"), source="topic.txt", run_date=date(2026, 6, 1))
-    assert undated.digest_date == date(2026, 3, 12) and undated.date_rule == "run_date"
+    assert undated.digest_date == date(2026, 3, 12)
+    assert undated.date_rule == "run_date"
 
 
 def test_ids_and_fields() -> None:
@@ -136,7 +140,8 @@ def test_ids_and_fields() -> None:
     assert paper_id_for("On the Effective-Rank of  Embeddings!") == paper_id_for("on the effective rank of embeddings")
     first = a.papers[0]
     assert first["n_words"] == len(ABSTRACTS[0].split())
-    assert first["line_start"] == 11 and first["line_end"] == 13
+    assert first["line_start"] == 11
+    assert first["line_end"] == 13
 
 
 # --------------------------------------------------------------------------------- tolerated input
@@ -173,7 +178,8 @@ def test_unicode_latex_urls_and_truncation_are_kept() -> None:
     )
     result = parse_digest(digest(papers=[(title, abstract)]), source="2025-03-12.txt")
     (paper,) = result.papers
-    assert paper["title"] == title and paper["abstract"] == abstract
+    assert paper["title"] == title
+    assert paper["abstract"] == abstract
     assert paper["abstract_truncated"] is True
     assert paper["urls"] == ["https://github.com/example/repo", "http://demo.example.org/x"]
 
@@ -247,13 +253,15 @@ def test_hostile_variants_are_quarantined_with_reasons(variant: str) -> None:
 def test_undecodable_bytes_are_kept_with_replacement() -> None:
     data = HOSTILE["latin1_bytes_in_abstract"][0]
     (reject,) = parse_digest(data, source="2025-03-12.txt").rejects
-    assert "sp\ufffdcialise" in reject["raw_text"] and TITLES[0] in reject["raw_text"]
+    assert "sp\ufffdcialise" in reject["raw_text"]
+    assert TITLES[0] in reject["raw_text"]
     assert (reject["line_start"], reject["line_end"]) == (11, 13)
 
 
 def test_future_dates_are_quarantined() -> None:
     result = parse_digest(digest(), source="2030-03-12.txt", latest_date=date(2026, 11, 26))
-    assert [r["reason"] for r in result.rejects] == ["future_date"] and result.papers == []
+    assert [r["reason"] for r in result.rejects] == ["future_date"]
+    assert result.papers == []
 
 
 def test_no_year_anywhere_is_quarantined() -> None:

@@ -93,7 +93,8 @@ def test_state_file_is_private_and_answers_ping(stage_server):
     state, _, proc, _ = stage_server
     assert state.stat().st_mode & 0o777 == 0o600
     reply = server.ping(state)
-    assert reply["master"] == MASTER and reply["pid"] == proc.pid
+    assert reply["master"] == MASTER
+    assert reply["pid"] == proc.pid
 
 
 def test_a_stage_through_the_server_equals_its_own_application(stage_server, corpus, tmp_path):
@@ -120,7 +121,8 @@ def test_settings_are_the_clients_and_do_not_leak_between_commands(stage_server,
     a, b = tmp_path / "a", tmp_path / "b"
     first = _client(["ingest", "--date", DAY.isoformat()], _env(landing, a, state))
     second = _client(["ingest", "--date", other.isoformat()], _env(landing, b, state))
-    assert first.returncode == 0 and second.returncode == 0, first.stderr[-2000:] + second.stderr[-2000:]
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert second.returncode == 0, second.stderr[-2000:]
     assert {r[-1] for r in _rows(a, "papers")} == {DAY}
     assert {r[-1] for r in _rows(b, "papers")} == {other}
     assert len(_rows(b, "papers")) == truth[other]
@@ -134,7 +136,8 @@ def test_errors_keep_their_message_and_exit_code(stage_server, corpus, tmp_path)
     assert "--end 2025-03-10 is before --start 2025-03-12" in usage.stderr
     assert "[stage server" in usage.stderr  # it was the server that refused it
     bad = _client(["validate", "--table", "no_such_table", "--date", "2025-03-12"], env)
-    assert bad.returncode == 2 and "unknown table 'no_such_table'" in bad.stderr
+    assert bad.returncode == 2
+    assert "unknown table 'no_such_table'" in bad.stderr
 
 
 def test_a_wrong_token_is_refused(stage_server, tmp_path):
@@ -144,7 +147,8 @@ def test_a_wrong_token_is_refused(stage_server, tmp_path):
     assert server.ping(forged) is None
     out = _client(["ingest", "--date", "2025-03-12"], {**os.environ, "DIGESTFLOW_SERVER": str(forged),
                                                       "SPARK_MASTER": MASTER})
-    assert out.returncode == 2 and "wrong token" in out.stderr
+    assert out.returncode == 2
+    assert "wrong token" in out.stderr
 
 
 def test_a_client_that_leaves_cancels_its_command_and_the_server_goes_on(stage_server, corpus, tmp_path):
@@ -195,7 +199,8 @@ def test_request_env_replaces_only_digestflow_settings_and_restores_them(tmp_pat
                              str(tmp_path)):
         assert os.environ["DIGESTFLOW_WAREHOUSE"] == "/client/wh"
         assert "DIGESTFLOW_TRENDS_WINDOWS" not in os.environ  # the server's own is not the client's
-        assert os.environ["PATH"] == before["PATH"] and "DIGESTFLOW_SERVER" not in os.environ
+        assert os.environ["PATH"] == before["PATH"]
+        assert "DIGESTFLOW_SERVER" not in os.environ
         assert Path.cwd() == tmp_path
         os.environ["DIGESTFLOW_TRENDS_BASELINE"] = "4w"  # as `digestflow trends --baseline` does
     assert dict(os.environ) == before

@@ -217,14 +217,14 @@ def parse_digest(
 
     if not _valid_month_day(month, day):
         reject(
-            before + [date_line, *body],
+            [*before, date_line, *body],
             "invalid_date_line",
             f"{source}:{date_line.number}: date line {date_line.text!r} is not a real day",
         )
         return result
     if reference is None:
         reject(
-            before + [date_line, *body],
+            [*before, date_line, *body],
             "unresolved_year",
             f"{source}:{date_line.number}: {date_line.text!r} has no year, the file name has no "
             "YYYY-MM-DD and no run date was given",
@@ -232,7 +232,7 @@ def parse_digest(
         return result
     if file_date is not None and (month, day) != (file_date.month, file_date.day):
         reject(
-            before + [date_line, *body],
+            [*before, date_line, *body],
             "date_mismatch",
             f"{source}:{date_line.number}: the file name says {file_date} but the date line says "
             f"{date_line.text!r}",
@@ -241,7 +241,7 @@ def parse_digest(
     digest_date = resolve_year(month, day, reference)
     if latest_date is not None and digest_date > latest_date:
         reject(
-            before + [date_line, *body],
+            [*before, date_line, *body],
             "future_date",
             f"{source}:{date_line.number}: digest date {digest_date} is after {latest_date}",
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 
 def _env(name: str, default: str) -> str:
@@ -46,7 +47,7 @@ class Settings:
     spark_conf: str = field(default_factory=lambda: _env("DIGESTFLOW_SPARK_CONF", ""))
     jvm_opts: str | None = field(default_factory=lambda: os.environ.get("DIGESTFLOW_JVM_OPTS"))
 
-    ENV_VARS = {
+    ENV_VARS: ClassVar[dict[str, str]] = {
         "landing": "DIGESTFLOW_LANDING",
         "warehouse": "DIGESTFLOW_WAREHOUSE",
         "spark_master": "SPARK_MASTER",
