@@ -151,6 +151,8 @@ TOLERATED = {
     "crlf": lambda: digest(nl="\r\n").encode(),
     "cr_only": lambda: digest(nl="\r").encode(),
     "bom": lambda: b"\xef\xbb\xbf" + digest().encode(),
+    # files concatenated together (`cat`) or an editor's paste: a BOM in front of a line mid-file
+    "bom_mid_file": lambda: digest().replace(TITLES[1], "\ufeff" + TITLES[1]).encode(),
     "trailing_spaces": lambda: digest().replace("\n", "  \n").encode(),
     "leading_tabs": lambda: digest().replace("\n\n", "\n\n\t").encode(),
     "blank_line_runs": lambda: digest().replace("\n\n", "\n\n\n\n").encode(),

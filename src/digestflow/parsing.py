@@ -127,6 +127,12 @@ def looks_like_abstract(text: str) -> bool:
     return len(text.split()) >= 20 and text.rstrip("\"')]").endswith((".", "!", "?", "…"))
 
 
+def _clean(line: str) -> str:
+    """A line without surrounding whitespace or a leading byte-order mark: a BOM that is not at the
+    start of the file comes from files concatenated together (``cat a.txt b.txt``), and is no text."""
+    return line.strip().lstrip("\ufeff").strip()
+
+
 def _decode_lines(data: bytes) -> list[Line]:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -136,14 +142,14 @@ def _decode_lines(data: bytes) -> list[Line]:
         text = None
     if text is not None:
         split = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        return [Line(i, t.strip(), False) for i, t in enumerate(split, start=1)]
+        return [Line(i, _clean(t), False) for i, t in enumerate(split, start=1)]
     out = []
     for i, raw in enumerate(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n"), start=1):
         try:
             line, bad = raw.decode("utf-8"), False
         except UnicodeDecodeError:
             line, bad = raw.decode("utf-8", errors="replace"), True
-        out.append(Line(i, line.strip(), bad))
+        out.append(Line(i, _clean(line), bad))
     return out
 
 
