@@ -128,17 +128,17 @@ def main() -> None:
         _signal_group(local.pids()[STAGE_SERVER], signal.SIGTERM)
         while STAGE_SERVER in local.pids():
             time.sleep(0.5)
-        other = next(d for d in dates if d > day)
+        other = next(d for d in dates if d > day + dt.timedelta(days=args.backfill_days))  # a date with no run yet
         cli = _cli_run(local, root, other)
         rows.append((f"digestflow run --date {other} (CLI, own Spark app)", cli, "1.00x"))
         daily = _trigger(local, "digest_daily", other)
         rows.append((f"digest_daily run for {other} (6 stage tasks, no stage server)", daily, f"{daily / cli:.2f}x"))
     finally:
         local.stop()
-    print(f"load average at end: {os.getloadavg()}  (2 cores)")
-    print(f"{'case':58} {'wall s':>9}  ratio")
-    for name, seconds, ratio in rows:
-        print(f"{name:58} {seconds:9.1f}  {ratio}")
+        print(f"load average at end: {os.getloadavg()}  (2 cores)")
+        print(f"{'case':62} {'wall s':>9}  ratio")
+        for name, seconds, ratio in rows:
+            print(f"{name:62} {seconds:9.1f}  {ratio}")
 
 
 if __name__ == "__main__":

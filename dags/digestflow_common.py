@@ -97,8 +97,9 @@ def stage_command(stage: str, date: str = "{{ ds }}") -> str:
 def stage_doc(stage: str) -> str:
     tables = ", ".join(f"`{t}`" for t in STAGE_TABLES[stage])
     return (
-        f"Runs `digestflow {stage}` for this run's date in its own Spark application (pool "
-        f"`{SPARK_POOL}`) and publishes {tables} (each an Asset). The log ends with the stage's row "
+        f"Runs `digestflow {stage}` for this run's date (pool `{SPARK_POOL}`): in the deployment's warm "
+        f"Spark application when `DIGESTFLOW_SERVER` names a stage server, else in its own; publishes "
+        f"{tables} (each an Asset). The log ends with the stage's row "
         f"counts (`in, out, rejected, partitions`). Re-running overwrites exactly this date's "
         f"partitions, so clearing the task is always safe."
     )

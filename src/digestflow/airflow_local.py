@@ -208,7 +208,7 @@ class LocalAirflow:
             pid_file = self.run_dir / f"{name}.pid"
             if pid_file.is_file():
                 pid, started = (int(x) for x in pid_file.read_text().split())
-                if _start_ticks(pid) == started:
+                if _start_ticks(pid) == started and _alive(pid):  # a zombie (exited, not reaped) is down
                     found[name] = pid
         return found
 

@@ -251,7 +251,8 @@ def serve(state_file: Path, port: int = 0) -> None:
         with contextlib.suppress(OSError):
             if json.loads(state_file.read_text()).get("pid") == os.getpid():
                 state_file.unlink()
-        _session.stop()
+        with contextlib.suppress(Exception):  # a group SIGTERM may have stopped the JVM already
+            _session.stop()
         _session = None
 
 
