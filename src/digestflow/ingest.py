@@ -113,7 +113,6 @@ def parse_landing(
     Rows of an undated file that resolve outside the range belong to another run and are left out
     (that run picks the file up again); the caller counts them.
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from digestflow.parsing import PARSER_VERSION
@@ -133,8 +132,11 @@ def parse_landing(
     )
     # The same bytes landed twice under two names (a re-sent e-mail, a copy): keep the papers once, from
     # the first name, and quarantine the other copy's papers, so a partition never holds a key twice.
-    first = F.min("source_file").over(Window.partitionBy("digest_date", "digest_id"))
-    candidates = parsed.where(F.col("kind") == "paper").withColumn("_first", first)
+    # The first name per (date, content) is a tiny aggregate (one row per file), broadcast back to the
+    # rows: no shuffle of the papers themselves, which a window over them would cost.
+    papers_only = parsed.where(F.col("kind") == "paper")
+    firsts = papers_only.groupBy("digest_date", "digest_id").agg(F.min("source_file").alias("_first"))
+    candidates = papers_only.join(F.broadcast(firsts), ["digest_date", "digest_id"])
     papers = candidates.where(F.col("source_file") == F.col("_first")).select(*schemas.load("papers").names)
     copies = (
         candidates.where(F.col("source_file") != F.col("_first"))
