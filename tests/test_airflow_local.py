@@ -77,3 +77,24 @@ def test_sigterm_to_the_group_stops_the_component_without_a_restart(tmp_path):
     assert airflow_local._RESTART_MARK not in log.read_text()
     with pytest.raises(ProcessLookupError):
         os.killpg(proc.pid, 0)  # nothing of the group is left
+
+
+def test_a_component_that_exited_but_was_not_reaped_is_down(tmp_path):
+    """``start`` keeps a Popen per component; one that exits stays a zombie until reaped, and must not
+    count as running (a benchmark waited forever on a stopped stage server that way)."""
+    local = airflow_local.LocalAirflow(tmp_path / "home", stage_server=True)
+    local.run_dir.mkdir(parents=True)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        for name, proc in (("scheduler", alive), (airflow_local.STAGE_SERVER, gone)):
+            (local.run_dir / f"{name}.pid").write_text(f"{proc.pid} {airflow_local._start_ticks(proc.pid)}")
+        deadline = time.monotonic() + 30
+        while "zombie" not in Path(f"/proc/{gone.pid}/status").read_text().lower():  # exited, not reaped
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert local.pids() == {"scheduler": alive.pid}
+    finally:
+        alive.kill()
+        alive.wait()
+        gone.wait()
