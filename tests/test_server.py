@@ -59,10 +59,10 @@ def stage_server(corpus, tmp_path_factory):
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 600  # a JVM start on a loaded 2-core machine can take minutes
         while not server.ping(state):
             assert proc.poll() is None, (root / "server.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "stage server not answering after 300 s"
+            assert time.monotonic() < deadline, "stage server not answering after 600 s"
             time.sleep(1)
         yield state, warehouse, proc, root / "server.log"
     finally:
@@ -156,8 +156,10 @@ def test_a_client_that_leaves_cancels_its_command_and_the_server_goes_on(stage_s
     landing, truth = corpus
     env = _env(landing, tmp_path / "wh", state)
     client = subprocess.Popen([str(BIN / "digestflow"), "run", "--start", "2025-03-10", "--end", "2025-03-14"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(4)  # the server has started the command
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = client.stderr.readline()  # the server's first words: it has started the command
+    assert first.startswith(f"[stage server pid {proc.pid}"), first
+    time.sleep(2)
     client.kill()
     client.wait()
     after = _client(["ingest", "--date", DAY.isoformat()], _env(landing, tmp_path / "wh2", state))
