@@ -3,7 +3,8 @@
 Trigger it by hand with the params `start` and `end` (inclusive, `YYYY-MM-DD`; the UI's *Trigger*
 form shows them). One task runs `digestflow run --start … --end …`: every stage over the whole range
 inside one Spark application (the stage server's, when the deployment has one), so each stage runs once
-over the range: no per-date task overhead and per-date jobs as in a `digest_daily` backfill. Dates with no landing file produce no partitions.
+over the range: none of the per-date task overhead and per-date jobs of a `digest_daily` backfill.
+Dates with no landing file produce no partitions.
 Re-running overwrites the range's partitions; the results match per-date runs (BENCHMARKS.md).
 
 Use it to load months or years of history; use `digest_daily` (and its backfills) for the day-to-day

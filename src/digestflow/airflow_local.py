@@ -35,6 +35,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,42 +242,39 @@ class LocalAirflow:
             (self.run_dir / f"{name}.pid").write_text(f"{proc.pid} {_start_ticks(proc.pid)}")
             self._procs[name] = proc
             if name == "api-server":  # tasks call its execution API: it must listen before they start
-                self._wait_answering(timeout)
-            if name == STAGE_SERVER:
-                self._wait_stage_server(timeout)
+                self._wait_answering(name, self._api_answers, timeout)
+            if name == STAGE_SERVER:  # tasks look for it when they start
+                self._wait_answering(name, self._stage_server_answers, timeout)
         try:
             self.wait_healthy(timeout)
         except BaseException:
             self.stop()
             raise
 
-    def _wait_answering(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._procs["api-server"].poll() is not None:
-                self.stop()
-                raise RuntimeError(f"api-server exited; see {self.home / 'components' / 'api-server.log'}")
-            try:
-                self.health()
-                return
-            except (OSError, ValueError):
-                time.sleep(2)
-        self.stop()
-        raise TimeoutError(f"api-server on {self.url} not answering after {timeout:.0f}s")
+    def _api_answers(self) -> bool:
+        try:
+            self.health()
+            return True
+        except (OSError, ValueError):
+            return False
 
-    def _wait_stage_server(self, timeout: float) -> None:
+    def _stage_server_answers(self) -> bool:
         from digestflow.server import ping
 
+        return ping(self.stage_server_state) is not None
+
+    def _wait_answering(self, name: str, answers: Callable[[], bool], timeout: float) -> None:
+        """Wait until the just-started component ``name`` answers (stop everything if it exits or times out)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._procs[STAGE_SERVER].poll() is not None:
+            if self._procs[name].poll() is not None:
                 self.stop()
-                raise RuntimeError(f"stage server exited; see {self.home / 'components' / f'{STAGE_SERVER}.log'}")
-            if ping(self.stage_server_state):
+                raise RuntimeError(f"{name} exited; see {self.home / 'components' / f'{name}.log'}")
+            if answers():
                 return
             time.sleep(1)
         self.stop()
-        raise TimeoutError(f"stage server not answering after {timeout:.0f}s (state file {self.stage_server_state})")
+        raise TimeoutError(f"{name} under {self.home} not answering after {timeout:.0f}s")
 
     def restarts(self) -> dict[str, int]:
         """How many times each component was restarted by its supervisor (counted from its log)."""

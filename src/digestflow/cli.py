@@ -491,9 +491,7 @@ def serve(state: Path, port: int, master: str | None) -> None:
     DIGESTFLOW_SERVER=<state file> (Airflow's tasks under `make airflow`). Stops on SIGTERM / Ctrl-C."""
     from digestflow.server import serve as run_server
 
-    if master:
-        os.environ["SPARK_MASTER"] = master
-    run_server(state, port)
+    run_server(state, port, master)
 
 
 def entry() -> None:

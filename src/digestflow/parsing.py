@@ -134,8 +134,7 @@ def _clean(line: str) -> str:
 
 
 def _decode_lines(data: bytes) -> list[Line]:
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    """The file's lines, numbered from 1, each cleaned (:func:`_clean`: this also drops a leading BOM)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

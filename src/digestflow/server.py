@@ -143,8 +143,8 @@ def _run_command(argv: list[str]) -> int:
     except click.exceptions.Abort:
         print("Aborted!", file=sys.stderr)
         return 1
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
+    except SystemExit as exc:  # sys.exit(None) is success, sys.exit("message") a failure
+        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
     except Exception:
         traceback.print_exc()
         return 1
@@ -209,8 +209,9 @@ class _Server(socketserver.ThreadingTCPServer):
         self.token, self.master = token, master
 
 
-def serve(state_file: Path, port: int = 0) -> None:
-    """Start the session, write the state file, answer commands until SIGTERM/SIGINT (then remove it)."""
+def serve(state_file: Path, port: int = 0, master: str | None = None) -> None:
+    """Start the session (on ``master``, else the settings'), write the state file, answer commands
+    until SIGTERM/SIGINT (then remove it)."""
     import logging
     import signal
 
@@ -218,7 +219,7 @@ def serve(state_file: Path, port: int = 0) -> None:
     from digestflow.spark import build_session
 
     global _session
-    settings = Settings()
+    settings = Settings().replace(spark_master=master)
     # A long-lived driver: the full JIT (as for a long run), not the C1-only start-up trade.
     _session = build_session(settings, "digestflow-stage-server", days=10**6)
     root = logging.getLogger()
