@@ -344,6 +344,21 @@ def test_gram_accumulator_serialises_to_plain_arrays():
     assert all(isinstance(value, np.ndarray) for value in arrays.values())
 
 
+def test_gram_accumulator_sums_by_hand():
+    """Σx, Σ x/‖x‖, XᵀX and the row counts on a block with a zero row, a NaN row and a finite row whose
+    square overflows (it is finite, so it is not a nonfinite row)."""
+    X = np.array([[3.0, 4.0], [0.0, 0.0], [np.nan, 1.0], [0.0, 2.0]])
+    acc = GramAccumulator(2).add(X.astype(np.float32))
+    assert (acc.n, acc.n_nonfinite_rows, acc.n_nonzero_rows) == (4, 1, 2)
+    np.testing.assert_array_equal(acc.sum_x, [3.0, 6.0])
+    np.testing.assert_allclose(acc.sum_unit, [0.6, 1.8], rtol=1e-15)
+    np.testing.assert_array_equal(acc.gram, [[9.0, 12.0], [12.0, 20.0]])
+
+    huge = GramAccumulator(2).add(np.array([[1e200, 0.0], [np.inf, 0.0], [1.0, 1.0]]))
+    assert (huge.n, huge.n_nonfinite_rows) == (3, 1)
+    assert huge.sum_x[0] == 1e200 + 1.0
+
+
 def test_gram_accumulator_rejects_mismatched_input():
     acc = GramAccumulator(4)
     with pytest.raises(ValueError, match=r"shape \(rows, 4\)"):

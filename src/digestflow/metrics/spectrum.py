@@ -193,16 +193,22 @@ class GramAccumulator:
             )
         for start in range(0, X.shape[0], _ADD_BLOCK_ROWS):
             block = X[start : start + _ADD_BLOCK_ROWS].astype(np.float64, copy=False)
-            finite = np.isfinite(block).all(axis=1)
             self.n += block.shape[0]
-            if not finite.all():
+            # Row squared norms first: a NaN/inf anywhere in a row makes its square nonfinite, so the
+            # full elementwise check only runs on blocks that may hold such a row.
+            squares = np.einsum("ij,ij->i", block, block)
+            if not np.isfinite(squares).all():
+                finite = np.isfinite(block).all(axis=1)
                 self.n_nonfinite_rows += int(block.shape[0] - np.count_nonzero(finite))
-                block = block[finite]
-            self.sum_x += block.sum(axis=0)
-            self.gram += block.T @ block
-            norms = np.linalg.norm(block, axis=1)
+                block, squares = block[finite], squares[finite]
+            # Σx, Σ x/‖x‖ and XᵀX as BLAS products on the one float64 block (no per-row temporaries);
+            # `block.T @ block` on one buffer is a symmetric rank-k update.
+            norms = np.sqrt(squares)
             nonzero = norms > 0
-            self.sum_unit += (block[nonzero] / norms[nonzero, None]).sum(axis=0)
+            inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=nonzero)
+            self.sum_x += np.ones(block.shape[0]) @ block
+            self.sum_unit += inverse @ block
+            self.gram += block.T @ block
             self.n_nonzero_rows += int(np.count_nonzero(nonzero))
         return self
 
