@@ -135,7 +135,7 @@ def write_staged(
     ordered = df.select(*schema.names)
     cols = list(schema.partition_by)
     if cols:
-        ordered = ordered.repartition(_n_write_tasks(df), *cols)
+        ordered = ordered.repartition(write_tasks(df), *cols)
     sort_cols = cols + [k for k in schema.key if k not in cols]
     if sort_cols:
         ordered = ordered.sortWithinPartitions(*sort_cols)
@@ -146,7 +146,9 @@ def write_staged(
     return Staged(table, target, tuple(dict(p) for p in owned))
 
 
-def _n_write_tasks(df: DataFrame) -> int:
+def write_tasks(df: DataFrame) -> int:
+    """Tasks (= hash partitions by the partition columns) a staged write uses: a transform that
+    hash-partitions its input by those columns into this many partitions spares the write its shuffle."""
     conf = df.sparkSession.conf.get("spark.sql.shuffle.partitions")
     return int(conf or 4)
 

@@ -202,6 +202,10 @@ def build_session(settings: Settings, app_name: str = "digestflow", *, days: int
         # No _SUCCESS markers inside published partitions' parents: readers glob **/*.parquet anyway.
         .config("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
         .config("spark.hadoop.parquet.enable.summary-metadata", "false")
+        # Stages read a date range as one path per partition (521 for the dev corpus). Above this many
+        # paths Spark lists them in a distributed job: 1.3–2.5 s each, 12 of them (17 s) in one 521-day
+        # run, where the driver lists the same folders in milliseconds.
+        .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
     )
     if local:
         builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")

@@ -52,9 +52,15 @@ def erank(ctx: RunContext) -> StageReport:
         rows = rows.unionByName(terms)
         owned += [{"set_kind": "term", "period": d.isoformat()} for d in ctx.dates]
 
-    sizes = set_sizes(rows) if models else {}
-    stats = erank_stats(rows, config, sizes).withColumn("computed_at", F.lit(ctx.started_at))
-    ctx.publish("erank_stats", stats, owned, report)
+    # Route picking counts the sets, then the routes read the same rows: keep them (40 MB of vectors
+    # for the dev corpus) instead of re-reading embeddings and re-joining paper_terms (~5 s).
+    rows = rows.persist()
+    try:
+        sizes = set_sizes(rows) if models else {}
+        stats = erank_stats(rows, config, sizes).withColumn("computed_at", F.lit(ctx.started_at))
+        ctx.publish("erank_stats", stats, owned, report)
+    finally:
+        rows.unpersist()
     report.rows_in = sum(sizes.values())
     report.rows_out = len(sizes)
     report.details = {
