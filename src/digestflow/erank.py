@@ -184,9 +184,13 @@ def term_set_rows(
     tops = keyword_trends.where((F.col("window") == window) & (F.col("rank_rising") <= top)).select(
         "as_of", "term", "target_start"
     )
-    mentions = paper_terms.select("paper_id", "term", "digest_date").distinct()
-    joined = tops.join(mentions, "term").where(
-        (F.col("digest_date") >= F.col("target_start")) & (F.col("digest_date") <= F.col("as_of"))
+    # The top terms are a few rows: broadcast them and keep only their mentions before de-duplicating,
+    # rather than de-duplicating every (paper, term, day) of the window first.
+    joined = (
+        paper_terms.select("paper_id", "term", "digest_date")
+        .join(F.broadcast(tops), "term")
+        .where((F.col("digest_date") >= F.col("target_start")) & (F.col("digest_date") <= F.col("as_of")))
+        .distinct()
     )
     rows = joined.join(embeddings, ["paper_id", "digest_date"]).select(
         F.lit("term").alias("set_kind"),

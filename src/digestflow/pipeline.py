@@ -140,6 +140,10 @@ def run_stages(ctx: RunContext, names: Iterable[str]) -> list[StageReport]:
 
     ``names`` may be any iterable (the CLI passes a progress bar over the stage names)."""
     _load_stage_modules()
+    if ctx.settings.validate:
+        from digestflow import validate
+
+        validate.warm_in_background()
     reports = []
     for name in names:
         if name not in STAGES:

@@ -36,20 +36,24 @@ def erank(ctx: RunContext) -> StageReport:
     periods = owned_periods(ctx.dates)
     owned = [{"set_kind": k, "period": p} for k in CALENDAR_KINDS for p in periods]
     with_terms = terms_available(ctx)
-    term_dates = term_read_dates(ctx.dates, window_days(config.term_window)) if with_terms else []
+    # Term sets exist only for as_of dates with published keyword_trends (a `digestflow run` publishes
+    # its last date's): read paper_terms for their windows, not for every date of the run.
+    trend_dates = [d for d in ctx.dates if _has_partition(ctx, "keyword_trends", {"as_of": d})] if with_terms else []
+    term_dates = term_read_dates(trend_dates, window_days(config.term_window))
     days = sorted(set(calendar_read_dates(periods)) | set(term_dates))
     embeddings = ctx.read("embeddings", [{"model": m, "digest_date": d} for m in models for d in days])
 
     rows = calendar_set_rows(embeddings, periods)
-    if with_terms:
+    if trend_dates:
         terms = term_set_rows(
             embeddings,
             ctx.read("paper_terms", io.date_partitions(term_dates)),
-            ctx.read("keyword_trends", io.date_partitions(ctx.dates, "as_of")),
+            ctx.read("keyword_trends", io.date_partitions(trend_dates, "as_of")),
             top=config.top_terms,
             window=config.term_window,
         )
         rows = rows.unionByName(terms)
+    if with_terms:
         owned += [{"set_kind": "term", "period": d.isoformat()} for d in ctx.dates]
 
     # Route picking counts the sets, then the routes read the same rows: keep them (40 MB of vectors
@@ -71,6 +75,10 @@ def erank(ctx: RunContext) -> StageReport:
         "at_n_m": config.at_n_m,
     }
     return report
+
+
+def _has_partition(ctx: RunContext, table: str, partition: dict) -> bool:
+    return (io.table_dir(ctx.warehouse, table) / io.partition_relpath(partition)).is_dir()
 
 
 def embedding_models(ctx: RunContext) -> list[str]:
