@@ -201,7 +201,7 @@ def main() -> None:
         transfer_secs = min(transfer_secs, spark_transfer(spark, path))
         spark_secs, row = min(spark_runs, key=lambda r: r[0])
         np_secs, np_erank = min(np_runs)
-        print("runs (spark, numpy): " + ", ".join(f"({s:.2f}, {n:.2f})" for (s, _), (n, _) in zip(spark_runs, np_runs)))
+        print("runs (spark, numpy): " + ", ".join(f"({s:.2f}, {n:.2f})" for (s, _), (n, _) in zip(spark_runs, np_runs, strict=True)))
         out.append((f"gram route, 1 set {args.rows}×{args.dim} f32", spark_secs, np_secs,
                     f"erank spark {row['erank_rv']:.6f} numpy {np_erank:.6f}"))
         out.append(("  of which: Spark read + Arrow to Python, no work", transfer_secs, np_secs, "the transfer floor"))

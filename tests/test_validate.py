@@ -291,3 +291,28 @@ def test_all_real_dev_days_pass_the_gate(spark, shared_data, tmp_path) -> None:
     assert len(rows) == len(per_day) == 521
     assert [p for p, r in rows.items() if not r["success"]] == []
     assert {p.removeprefix("digest_date="): r["rows"] for p, r in rows.items()} == dict(per_day)
+
+
+def test_ge_warm_up_failure_is_retried_and_raised_by_the_gate(monkeypatch) -> None:
+    """The background import must not hide a broken GE install: the thread ends quietly, and the gate's
+    own call (the next `gx_context()`) tries again and raises the real error."""
+    import threading
+
+    calls = []
+
+    class Broken:
+        def __init__(self) -> None:
+            calls.append(threading.current_thread().name)
+            raise ImportError("great_expectations is broken")
+
+    monkeypatch.setattr(validate, "_GX", None)
+    monkeypatch.setattr(validate, "_Gx", Broken)
+    escaped = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: escaped.append(args.exc_value))
+    thread = validate.warm_in_background()
+    thread.join(30)
+    assert not thread.is_alive() and not escaped
+    assert calls == ["digestflow-ge-warmup"]
+    with pytest.raises(ImportError, match="broken"):
+        validate.gx_context()
+    assert calls == ["digestflow-ge-warmup", "MainThread"]

@@ -296,7 +296,7 @@ def warm_in_background() -> threading.Thread:
     def warm() -> None:
         try:
             gx_context()
-        except Exception:  # noqa: BLE001 - the gate's own call raises it where it belongs
+        except Exception:  # the gate's own gx_context() call raises it where it belongs
             log.debug("GE warm-up failed; the gate will retry", exc_info=True)
 
     thread = threading.Thread(target=warm, name="digestflow-ge-warmup", daemon=True)
