@@ -23,6 +23,7 @@ from digestflow.erank import (
     calendar_set_rows,
     erank_stats,
     external_stats,
+    gram_partitions,
     owned_periods,
     term_set_rows,
 )
@@ -462,3 +463,14 @@ def test_external_pool_sampling_agrees_between_routes_across_batches(tmp_path, m
     for e, g in zip(exact, gram, strict=True):
         assert g["erank_at_n"] == e["erank_at_n"]
         assert g["erank"] == pytest.approx(reference(X[0::2] if e["set_key"] == "a" else X[1::2])["erank"], abs=1e-9)
+
+
+def test_gram_route_partitions_one_per_core_or_per_row_budget(monkeypatch) -> None:
+    config = ErankConfig()  # 500,000 rows a partition
+    assert gram_partitions(2, 1_000_000, config) == 2  # the benchmark's 1M set on 2 cores
+    assert gram_partitions(2, 1_000_001, config) == 3
+    assert gram_partitions(2, 100_000_000, config) == 200  # a cluster starting with 2 cores
+    assert gram_partitions(8, None, config) == 8
+    assert gram_partitions(0, 0, config) == 1
+    monkeypatch.setenv("DIGESTFLOW_ERANK_GRAM_PARTITION_ROWS", "100000")
+    assert gram_partitions(2, 1_000_000, ErankConfig.from_env()) == 10

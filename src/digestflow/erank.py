@@ -68,6 +68,7 @@ class ErankConfig:
     seed: int = 0
     gram_threshold: int = 20_000
     pool_rows: int = 4_096
+    gram_partition_rows: int = 500_000
     top_terms: int = 10
     term_window: str = "28d"
 
@@ -229,17 +230,18 @@ def erank_stats(set_rows: DataFrame, config: ErankConfig, sizes: dict[tuple[Any,
     big = [key for key, n in sizes.items() if n > config.gram_threshold]
     if not big:
         return exact_route(set_rows, config)
+    big_rows = sum(sizes[key] for key in big)
     if len(big) == len(sizes):
-        return gram_route(set_rows, config)
+        return gram_route(set_rows, config, big_rows)
     spark = set_rows.sparkSession
     big_df = spark.createDataFrame(big, ", ".join(SET_ROW_DDL.split(", ")[: len(SET_COLS)])).toDF(
         *[f"_big_{c}" for c in SET_COLS]
     )
     # Null-safe: external sets have NULL set_start/set_end, and NULL = NULL is not true in a join.
     on = [set_rows[c].eqNullSafe(big_df[f"_big_{c}"]) for c in SET_COLS]
-    big_rows = set_rows.join(F.broadcast(big_df), on, "left_semi")
+    in_big = set_rows.join(F.broadcast(big_df), on, "left_semi")
     small_rows = set_rows.join(F.broadcast(big_df), on, "left_anti")
-    return exact_route(small_rows, config).unionByName(gram_route(big_rows, config))
+    return exact_route(small_rows, config).unionByName(gram_route(in_big, config, big_rows))
 
 
 def set_sizes(set_rows: DataFrame) -> dict[tuple[Any, ...], int]:
@@ -282,17 +284,26 @@ def measure_exact(
     return _stats_row(set_id, stats, at_n, "exact", config)
 
 
-def gram_route(set_rows: DataFrame, config: ErankConfig) -> DataFrame:
+def gram_route(set_rows: DataFrame, config: ErankConfig, rows: int | None = None) -> DataFrame:
     """Per-set float64 accumulation of n, Σx, XᵀX (+ pool), reduced by set, then a d×d eigensolve.
 
-    The rows are first coalesced to one partition per core (a no-op when there are fewer): each
-    partition ships a d×d Gram and a full pool per set it holds, and starts its pool from empty, so
-    file-split-sized partitions (12 for a 1.5 GB file) cost more than they spread. Measured on
-    1M × 384: 12.2–15.9 s with 12 partitions, 10.4–10.7 s with 2 (BENCHMARKS.md).
+    The rows are first coalesced (a no-op when there are fewer partitions) to one partition per core,
+    or one per ``config.gram_partition_rows`` of the ``rows`` the route will see if that is more (so a
+    cluster whose dynamic allocation starts small still spreads a huge set). Each partition ships a
+    d×d Gram and a full pool per set it holds and starts its pool from empty, so file-split-sized
+    partitions (12 for a 1.5 GB file) cost more than they spread. Measured on 1M × 384: 12.2–15.9 s
+    with 12 partitions, 10.4–10.7 s with 2 (BENCHMARKS.md).
     """
-    set_rows = set_rows.coalesce(set_rows.sparkSession.sparkContext.defaultParallelism)
+    target = gram_partitions(set_rows.sparkSession.sparkContext.defaultParallelism, rows, config)
+    set_rows = set_rows.coalesce(target)
     partials = set_rows.mapInArrow(lambda it: _gram_partials(it, config), PARTIAL_DDL)
     return partials.groupBy(*SET_COLS).applyInPandas(lambda pdf: _gram_reduce(pdf, config), stats_ddl())
+
+
+def gram_partitions(cores: int, rows: int | None, config: ErankConfig) -> int:
+    """Partitions for the Gram route: one per core, more when ``rows`` exceed cores × gram_partition_rows."""
+    by_rows = -(-rows // config.gram_partition_rows) if rows else 0
+    return max(1, cores, by_rows)
 
 
 PARTIAL_DDL = (
