@@ -311,7 +311,8 @@ def test_ge_warm_up_failure_is_retried_and_raised_by_the_gate(monkeypatch) -> No
     monkeypatch.setattr(threading, "excepthook", lambda args: escaped.append(args.exc_value))
     thread = validate.warm_in_background()
     thread.join(30)
-    assert not thread.is_alive() and not escaped
+    assert not thread.is_alive()
+    assert not escaped
     assert calls == ["digestflow-ge-warmup"]
     with pytest.raises(ImportError, match="broken"):
         validate.gx_context()
