@@ -62,3 +62,36 @@ def test_the_fs_shim_jar_is_byte_reproducible(tmp_path, monkeypatch) -> None:
     assert spark.cds_archive().name == name
     with zipfile.ZipFile(spark.fs_shim_jar()) as jar:
         assert "digestflow/NioLocalFileSystem.class" in jar.namelist()
+
+
+def test_other_installs_idle_cds_archives_are_pruned(tmp_path) -> None:
+    """Each venv dumps a ~150 MB archive; only other installs' archives idle for two weeks (and dead
+    warm-ups' temporary dumps older than a day) go. The current one stays however old it is."""
+    import os
+    import time
+
+    from digestflow import spark
+
+    day = 86_400
+    now = time.time()
+
+    def file(name: str, idle_days: float) -> Path:
+        path = tmp_path / name
+        path.write_bytes(b"x")
+        os.utime(path, (now - idle_days * day, now - idle_days * day))
+        return path
+
+    keep = file("spark-4.1.3-311-aaaaaaaaaa.jsa", 400)
+    stale = file("spark-4.1.3-311-bbbbbbbbbb.jsa", 20)
+    in_use = file("spark-4.1.3-311-cccccccccc.jsa", 2)
+    dead_dump = file("spark-4.1.3-311-aaaaaaaaaa.jsa.4242.tmp", 2)
+    live_dump = file("spark-4.1.3-311-aaaaaaaaaa.jsa.4243.tmp", 0.05)
+    other = file("digestflow-fs-4.1.3.jar", 400)
+    # Read recently (a JVM mapped it) but written long ago: in use.
+    os.utime(in_use, (now - 0.5 * day, now - 300 * day))
+
+    removed = spark.prune_archives(keep)
+    assert sorted(removed) == sorted([stale, dead_dump])
+    assert all(p.exists() for p in (keep, in_use, live_dump, other))
+    assert not stale.exists()
+    assert not dead_dump.exists()

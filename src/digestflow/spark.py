@@ -122,6 +122,33 @@ def jvm_options(settings: Settings, days: int | None = None) -> str:
     return " ".join(opts)
 
 
+#: An archive of another install (another venv, an older pyspark) unused this long is deleted.
+ARCHIVE_IDLE_DAYS = 14
+
+
+def prune_archives(keep: Path, idle_days: float = ARCHIVE_IDLE_DAYS) -> list[Path]:
+    """Delete other installs' CDS archives (~150 MB each) not used for ``idle_days``, and temporary
+    dumps left by a warm-up that died more than a day ago. Returns what was deleted.
+
+    Every virtualenv (each CI clone, each upgrade) dumps its own archive next to the others, and
+    nothing else ever removes one. "Used" is the later of the file's access and modification times:
+    a JVM that maps the archive updates its access time (at least daily under ``relatime``).
+    """
+    import time
+
+    now = time.time()
+    removed = []
+    for path in keep.parent.glob("spark-*.jsa*"):
+        if path == keep:
+            continue
+        stat = path.stat()
+        idle = (now - max(stat.st_atime, stat.st_mtime)) / 86_400
+        if idle > (1 if path.name.endswith(".tmp") else idle_days):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def warm_up(settings: Settings) -> Path:
     """Build the CDS archive once: a throw-away session whose JVM dumps its loaded classes at exit.
 
@@ -132,6 +159,7 @@ def warm_up(settings: Settings) -> Path:
 
     build_fs_shim()
     archive = cds_archive()
+    prune_archives(archive)
     if archive.is_file():  # its name pins the class path it was dumped with: still valid
         return archive
     archive.parent.mkdir(parents=True, exist_ok=True)
