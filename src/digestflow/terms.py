@@ -116,7 +116,7 @@ def extract_terms(papers: DataFrame) -> DataFrame:
     # Cluster by date once, up front, on the small input (17k texts for the dev corpus): every later
     # grouping key starts with digest_date, and write_staged hash-partitions by digest_date into the same
     # number of partitions, so Spark plans no further shuffle of the ~2M candidate rows. One shuffle
-    # instead of three: 9.0 → 7.2 s for the 521 dev days (BENCHMARKS.md, keyword trends).
+    # instead of three: 9.0 → 7.2 s for the 521 dev days (BENCHMARKS.md, headline, session 15).
     from digestflow.io import write_tasks
 
     papers = papers.repartition(write_tasks(papers), "digest_date")
