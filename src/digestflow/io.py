@@ -89,8 +89,7 @@ def read_table(
     if partitions is None:
         paths = [root] if root.is_dir() and any(root.glob("*=*")) else []
     else:
-        paths = [root / partition_relpath(p) for p in partitions]
-        paths = [p for p in paths if p.is_dir()]
+        paths = [root / partition_relpath(p) for p in existing_partitions(warehouse, table, partitions)]
     if not paths:
         return spark.createDataFrame([], schema.spark())
     df = (
@@ -100,6 +99,12 @@ def read_table(
         .parquet(*[uri(p) for p in paths])
     )
     return df.select(*schema.names)
+
+
+def existing_partitions(warehouse: str, table: str, partitions: Iterable[Partition]) -> list[Partition]:
+    """The listed partitions that are published (their folder exists), in the order given."""
+    root = table_dir(warehouse, table)
+    return [p for p in partitions if (root / partition_relpath(p)).is_dir()]
 
 
 def date_partitions(dates: Iterable[dt.date], column: str = "digest_date") -> list[dict[str, dt.date]]:

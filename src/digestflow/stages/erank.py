@@ -38,7 +38,11 @@ def erank(ctx: RunContext) -> StageReport:
     with_terms = terms_available(ctx)
     # Term sets exist only for as_of dates with published keyword_trends (a `digestflow run` publishes
     # its last date's): read paper_terms for their windows, not for every date of the run.
-    trend_dates = [d for d in ctx.dates if _has_partition(ctx, "keyword_trends", {"as_of": d})] if with_terms else []
+    trend_dates = (
+        [p["as_of"] for p in io.existing_partitions(ctx.warehouse, "keyword_trends", io.date_partitions(ctx.dates, "as_of"))]
+        if with_terms
+        else []
+    )
     term_dates = term_read_dates(trend_dates, window_days(config.term_window))
     days = sorted(set(calendar_read_dates(periods)) | set(term_dates))
     embeddings = ctx.read("embeddings", [{"model": m, "digest_date": d} for m in models for d in days])
@@ -75,10 +79,6 @@ def erank(ctx: RunContext) -> StageReport:
         "at_n_m": config.at_n_m,
     }
     return report
-
-
-def _has_partition(ctx: RunContext, table: str, partition: dict) -> bool:
-    return (io.table_dir(ctx.warehouse, table) / io.partition_relpath(partition)).is_dir()
 
 
 def embedding_models(ctx: RunContext) -> list[str]:
