@@ -4,18 +4,28 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install warmup lint clean system-deps airflow airflow-stop
+NEURAL := $(VENV)/.installed-neural
 
+.PHONY: demo test test-fast install install-neural warmup lint clean system-deps airflow airflow-stop
+
+# The library, Airflow and the dev tools; not the neural extra (torch + transformers, ~1 GB), which only
+# `digestflow embed --model minilm` and its tests need (install-neural, pulled in by `make test`).
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3)"; exit 1; }
 	@command -v java >/dev/null || { echo "need Java 17 (e.g. apt-get install openjdk-17-jdk-headless)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[airflow,dev,neural]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[airflow,dev]'
 	$(BIN)/digestflow warmup
 	touch $(STAMP)
 
+$(NEURAL): $(STAMP)
+	$(BIN)/pip install -q -c constraints.txt -e '.[airflow,dev,neural]'
+	touch $(NEURAL)
+
 install: $(STAMP)
+
+install-neural: $(NEURAL)
 
 warmup: $(STAMP)
 	$(BIN)/digestflow warmup
@@ -41,8 +51,12 @@ airflow-stop:
 # Two workers, one test module per worker at a time (--dist loadfile: a module's fixtures are built
 # once): much of a test's time is one single-threaded JVM or Python start-up, so two at once use the
 # second core. (Not loadgroup: with pytest 9.2, xdist 3.8's group suffix on node ids is ignored.)
-test: $(STAMP) system-deps
+test: $(NEURAL) system-deps lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+
+# The fast tier for the edit-test loop: no slow, Airflow, cluster, browser or neural tests (< 2 min).
+test-fast: $(STAMP) lint
+	$(BIN)/python -m pytest -q -n 2 -m "not slow and not airflow and not cluster and not browser and not neural"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests dags jobs benchmarks

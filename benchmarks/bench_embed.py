@@ -77,7 +77,7 @@ def main() -> None:
         from digestflow.settings import Settings
         from digestflow.spark import build_session
 
-        spark = build_session(Settings().replace(spark_master="local[2]", shuffle_partitions=2), "bench-embed")
+        spark = build_session(Settings.from_env().replace(spark_master="local[2]", shuffle_partitions=2), "bench-embed")
         rows = [(f"p{i:06d}", t, a, 0, dt.date(2024, 1, 1) + dt.timedelta(days=i % 500)) for i, (t, a) in enumerate(pairs)]
         papers = spark.createDataFrame(rows, "paper_id string, title string, abstract string, position int, digest_date date")
         papers = papers.repartition(2).cache()

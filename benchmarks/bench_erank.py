@@ -181,7 +181,7 @@ def main() -> None:
     from digestflow.spark import build_session
 
     spark = build_session(
-        Settings().replace(spark_master="local[2]", shuffle_partitions=2, driver_memory="3g"),
+        Settings.from_env().replace(spark_master="local[2]", shuffle_partitions=2, driver_memory="3g"),
         "bench-erank",
         days=365,  # a big job: keep the C2 JIT, as a long `digestflow run` does (spark.jvm_options)
     )

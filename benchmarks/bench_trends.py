@@ -39,7 +39,8 @@ def main() -> None:
     parser.add_argument("--skip-full", action="store_true", help="Skip the all-days terms and trends runs.")
     args = parser.parse_args()
 
-    from digestflow.pipeline import RunContext, run_stages
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
     from digestflow.settings import Settings
     from digestflow.spark import build_session
     from digestflow.trends import TrendParams
@@ -47,7 +48,7 @@ def main() -> None:
     files = sorted(p for p in Path(args.landing).glob("*.txt"))
     days = [dt.date.fromisoformat(p.stem) for p in files]
     first, last = days[0], days[-1]
-    settings = Settings().replace(
+    settings = Settings.from_env().replace(
         landing=args.landing, warehouse=args.warehouse, spark_master=args.master, validate=False
     )
     t0 = time.perf_counter()
@@ -57,7 +58,7 @@ def main() -> None:
     spark.range(1000).count()
 
     def run(stages: list[str], start: dt.date, end: dt.date, warehouse: str = args.warehouse) -> float:
-        ctx = RunContext(spark=spark, settings=settings.replace(warehouse=warehouse), start=start, end=end)
+        ctx = make_context(spark=spark, settings=settings.replace(warehouse=warehouse), start=start, end=end)
         t = time.perf_counter()
         run_stages(ctx, stages)
         return time.perf_counter() - t

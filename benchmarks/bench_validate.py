@@ -30,7 +30,8 @@ def main() -> None:
     from pyspark.sql import functions as F
 
     from digestflow import validate
-    from digestflow.pipeline import RunContext, run_stages
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
     from digestflow.settings import Settings
     from digestflow.spark import build_session
 
@@ -40,13 +41,13 @@ def main() -> None:
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-validate-") as tmp:
         wh = str(Path(tmp) / "wh")
-        settings = Settings().replace(landing=args.landing, warehouse=wh, spark_master=args.master, validate=False)
+        settings = Settings.from_env().replace(landing=args.landing, warehouse=wh, spark_master=args.master, validate=False)
         t = time.perf_counter()
         spark = build_session(settings)
         rows.append(("spark session start", time.perf_counter() - t, ""))
 
         def ingest(first: dt.date, last: dt.date) -> float:
-            ctx = RunContext(spark=spark, settings=settings, start=first, end=last)
+            ctx = make_context(spark=spark, settings=settings, start=first, end=last)
             (report,) = run_stages(ctx, ["ingest"])
             return report.seconds
 
@@ -81,7 +82,7 @@ def main() -> None:
         for label, first, last in [("1 day (cold: first GE run)", day_a, day_a), ("1 day (warm)", day_b, day_b),
                                    ("all days, one GE run per table", start, end)]:
             audits.clear()
-            ctx = RunContext(spark=spark, settings=gated, start=first, end=last)
+            ctx = make_context(spark=spark, settings=gated, start=first, end=last)
             (report,) = run_stages(ctx, ["ingest"])
             rows.append((f"ingest {label} WITH gate", report.seconds,
                          f"audit papers {audits[0]:.1f} + rejects {audits[1]:.1f}" if len(audits) == 2 else ""))

@@ -1,8 +1,8 @@
 """### digest_daily: one run per digest date
 
 Waits for the day's landing file (`$DIGESTFLOW_LANDING/*<YYYY-MM-DD>*.txt`), then runs each stage of
-the pipeline as its own task, in dependency order: `ingest → terms, embed → trends, erank → marts`
-(only the stages the installed library has). Every stage task runs `digestflow <stage> --date {{ ds }}`
+the pipeline as its own task, in dependency order (from the stage declarations: each stage runs after
+the stages whose tables it reads; `ingest → terms, embed → trends → erank → marts`). Every stage task runs `digestflow <stage> --date {{ ds }}`
 (`--as-of` for trends; pool `spark`) and overwrites exactly that date's partitions, so clearing a task
 or a run, or backfilling a range again, is safe. With `DIGESTFLOW_SERVER` set (`make airflow` does) the
 command runs in the deployment's warm Spark application (the stage server); otherwise in its own.
@@ -27,11 +27,10 @@ from airflow.sdk import DAG, PokeReturnValue, task
 from digestflow_common import (
     DEFAULT_ARGS,
     SPARK_POOL,
-    STAGE_TABLES,
-    available_stages,
-    resolved_upstream,
     stage_command,
     stage_doc,
+    stage_upstream,
+    stages,
     table_asset,
 )
 
@@ -85,19 +84,18 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     sensor = wait_for_digest()
-    stages = available_stages()
     tasks = {
-        stage: BashOperator(
-            task_id=stage,
+        stage.name: BashOperator(
+            task_id=stage.name,
             bash_command=stage_command(stage),
             pool=SPARK_POOL,
-            outlets=[table_asset(t) for t in STAGE_TABLES[stage]],
+            outlets=[table_asset(t) for t in stage.writes],
             execution_timeout=dt.timedelta(hours=1),
             doc_md=stage_doc(stage),
         )
-        for stage in stages
+        for stage in stages()
     }
-    for stage, upstream in resolved_upstream(stages).items():
+    for stage, upstream in stage_upstream().items():
         for up in upstream:
             tasks[up] >> tasks[stage]
         if not upstream:

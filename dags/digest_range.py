@@ -17,7 +17,7 @@ import datetime as dt
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, Param
-from digestflow_common import DEFAULT_ARGS, SPARK_POOL, STAGE_TABLES, available_stages, table_asset
+from digestflow_common import DEFAULT_ARGS, SPARK_POOL, published_tables, table_asset
 
 with DAG(
     dag_id="digest_range",
@@ -38,7 +38,7 @@ with DAG(
         task_id="run",
         bash_command="digestflow run --start {{ params.start }} --end {{ params.end }}",
         pool=SPARK_POOL,
-        outlets=[table_asset(t) for stage in available_stages() for t in STAGE_TABLES[stage]],
+        outlets=[table_asset(t) for t in published_tables()],
         execution_timeout=dt.timedelta(hours=6),
         doc_md=(
             "`digestflow run --start {{ params.start }} --end {{ params.end }}`: all stages over the range "

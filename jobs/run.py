@@ -1,9 +1,10 @@
-r"""spark-submit entry point: every stage in RUN_ORDER, in one Spark application.
+r"""spark-submit entry point: one stage, or every stage, in one Spark application.
 
     spark-submit --master spark://HOST:7077 --py-files dist/digestflow-<version>-<hash>.zip \
-        jobs/run.py --start 2025-03-10 --end 2025-03-12 --landing URI --warehouse URI
+        jobs/run.py [STAGE] --start 2025-03-10 --end 2025-03-12 --landing URI --warehouse URI
 
-Flags as ``digestflow run --help``; the logic lives in the library (docs/scale-out.md).
+``STAGE`` is any ``digestflow`` stage command (ingest, terms, …) with its flags; without it, every stage
+as ``digestflow run``. The logic lives in the library (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -11,4 +12,4 @@ from __future__ import annotations
 from digestflow.submit import job_main
 
 if __name__ == "__main__":
-    job_main("run")
+    job_main()

@@ -45,7 +45,7 @@ def spark():
     from digestflow.spark import build_session
 
     session = build_session(
-        Settings().replace(spark_master="local[2]", shuffle_partitions=2, driver_memory="2g"),
+        Settings.from_env().replace(spark_master="local[2]", shuffle_partitions=2, driver_memory="2g"),
         app_name="digestflow-tests",
     )
     yield session
@@ -81,7 +81,9 @@ def pipeline_run(spark, tmp_path_factory) -> PipelineRun:
     import datetime as dt
 
     from digestflow.generate import generate_corpus, write_corpus
-    from digestflow.pipeline import GateFailed, RunContext, available_stages, run_stages
+    from digestflow.pipeline import GateFailed
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
     from digestflow.settings import Settings
 
     root = tmp_path_factory.mktemp("pipeline")
@@ -90,17 +92,17 @@ def pipeline_run(spark, tmp_path_factory) -> PipelineRun:
     broken = [*bad.papers, bad.papers[0], ("A Deliberately Broken Entry", "Too short.")]
     digests[10] = dataclasses.replace(bad, papers=broken)
     write_corpus(digests, root / "landing")
-    settings = Settings().replace(
+    settings = Settings.from_env().replace(
         landing=str(root / "landing"), warehouse=str(root / "warehouse"), spark_master="local[2]",
         shuffle_partitions=2, validate=True,
     )
-    ctx = RunContext(
+    ctx = make_context(
         spark=spark, settings=settings, start=digests[0].digest_date, end=digests[-1].digest_date,
         today=dt.date(2025, 12, 31),
     )
     blocked = ""
     try:
-        run_stages(ctx, available_stages())
+        run_stages(ctx)
     except GateFailed as exc:  # the planted bad day is meant to be blocked
         blocked = str(exc)
     return PipelineRun(root / "landing", root / "warehouse", digests, bad.digest_date, blocked)

@@ -105,9 +105,9 @@ def _stages_logged(warehouse: Path, date: dt.date) -> set[str]:
 
 def _stage_commands() -> list[str]:
     from digestflow.cli import main
-    from digestflow.pipeline import RUN_ORDER
+    from digestflow.stages import STAGES
 
-    return [s for s in RUN_ORDER if s in main.commands]
+    return [s for s in STAGES if s in main.commands]
 
 
 DAG_TEST = """

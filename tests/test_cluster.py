@@ -150,7 +150,8 @@ def _executor_apps(state: Path) -> dict[str, set[str]]:
 
 
 def test_cluster_runs_equal_local_run(cluster, bare_python, landing, spark, tmp_path: Path) -> None:
-    from digestflow.pipeline import RunContext, available_stages, run_stages
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
     from digestflow.settings import Settings
 
     folder, n_papers = landing
@@ -158,9 +159,9 @@ def test_cluster_runs_equal_local_run(cluster, bare_python, landing, spark, tmp_
 
     # 1. Reference: local[2] (the test session), in-process.
     local_wh = tmp_path / "local"
-    settings = Settings().replace(landing=folder.as_uri(), warehouse=local_wh.as_uri(), validate=False)
+    settings = Settings.from_env().replace(landing=folder.as_uri(), warehouse=local_wh.as_uri(), validate=False)
     end = START + dt.timedelta(days=DAYS - 1)
-    run_stages(RunContext(spark=spark, settings=settings, start=START, end=end), available_stages())
+    run_stages(make_context(spark=spark, settings=settings, start=START, end=end))
     expected = table_checksums(local_wh)
     assert expected["papers"][0] == n_papers  # ground truth: the generator's paper count
     for table in ("papers", "paper_terms", "embeddings"):  # a comparison of empty tables proves nothing

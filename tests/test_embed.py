@@ -65,15 +65,16 @@ def read_vectors(warehouse, model="hashing") -> dict[tuple[str, str], bytes]:
 
 def test_embed_stage_daily_runs_equal_the_backfill(spark, tmp_path) -> None:
     from digestflow.generate import generate_corpus, write_corpus
-    from digestflow.pipeline import RunContext, run_stages
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
     from digestflow.settings import Settings
 
     landing, warehouse = tmp_path / "landing", tmp_path / "wh"
     start, end = dt.date(2025, 5, 5), dt.date(2025, 5, 7)
     digests = generate_corpus(3, start=start, seed=11)
     write_corpus(digests, landing)
-    settings = Settings().replace(landing=str(landing), warehouse=str(warehouse), validate=False)
-    run_stages(RunContext(spark=spark, settings=settings, start=start, end=end), ["ingest", "embed"])
+    settings = Settings.from_env().replace(landing=str(landing), warehouse=str(warehouse), validate=False)
+    run_stages(make_context(spark=spark, settings=settings, start=start, end=end), ["ingest", "embed"])
     backfill = read_vectors(warehouse)
 
     expected = {(d.digest_date.isoformat(), pid) for d in digests for pid in paper_ids(spark, warehouse, d.digest_date)}
@@ -81,7 +82,7 @@ def test_embed_stage_daily_runs_equal_the_backfill(spark, tmp_path) -> None:
     assert sorted(p.name for p in (warehouse / "embeddings").iterdir()) == ["model=hashing"]
 
     for day in (start, start + dt.timedelta(days=1), end):
-        run_stages(RunContext(spark=spark, settings=settings, start=day, end=day), ["embed"])
+        run_stages(make_context(spark=spark, settings=settings, start=day, end=day), ["embed"])
     assert read_vectors(warehouse) == backfill
 
     # And the stored vectors are the embedder's output for each paper's own text, computed here.

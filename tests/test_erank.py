@@ -350,17 +350,18 @@ def table_rows(warehouse, table: str) -> dict[str, str]:
 @pytest.mark.slow
 def test_stage_end_to_end_reruns_identical_and_owns_only_its_periods(spark, tmp_path) -> None:
     from digestflow.generate import generate_corpus, write_corpus
-    from digestflow.pipeline import RunContext, run_stages
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
     from digestflow.settings import Settings
 
     landing, warehouse = tmp_path / "landing", tmp_path / "wh"
     start, end = dt.date(2025, 3, 27), dt.date(2025, 4, 9)
     digests = generate_corpus(14, start=start, seed=3)
     write_corpus(digests, landing)
-    settings = Settings().replace(landing=str(landing), warehouse=str(warehouse), validate=False)
+    settings = Settings.from_env().replace(landing=str(landing), warehouse=str(warehouse), validate=False)
 
     def run(stages, first, last):
-        run_stages(RunContext(spark=spark, settings=settings, start=first, end=last), stages)
+        run_stages(make_context(spark=spark, settings=settings, start=first, end=last), stages)
 
     run(["ingest", "embed", "erank"], start, end)
     first = table_rows(warehouse, "erank_stats")

@@ -335,7 +335,8 @@ def _counts(items: list[int]) -> dict[int, int]:
 @pytest.fixture(scope="module")
 def hostile_run(spark, tmp_path_factory, request):
     from digestflow import stages as _stages  # noqa: F401  (registers the stages)
-    from digestflow.pipeline import RunContext, run_stages
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
     from digestflow.settings import Settings
     from digestflow.stages import ingest as ingest_stage
 
@@ -365,9 +366,9 @@ def hostile_run(spark, tmp_path_factory, request):
 
     mp = pytest.MonkeyPatch()
     mp.setattr(ingest_stage, "list_landing", list_then_change)
-    ctx = RunContext(
+    ctx = make_context(
         spark=spark,
-        settings=Settings().replace(landing=str(landing), warehouse=str(warehouse), validate=False),
+        settings=Settings.from_env().replace(landing=str(landing), warehouse=str(warehouse), validate=False),
         start=START, end=END, today=TODAY,
     )
     try:

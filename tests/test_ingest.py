@@ -13,7 +13,8 @@ import pytest
 
 from digestflow import schemas
 from digestflow.generate import generate_corpus, write_corpus
-from digestflow.pipeline import RunContext, run_stages
+from digestflow.runner import make_context
+from digestflow.runner import run as run_stages
 from digestflow.settings import Settings
 
 
@@ -30,9 +31,9 @@ def table_checksum(warehouse: Path, table: str) -> dict[str, str]:
     return out
 
 
-def run_ingest(spark, landing: Path, warehouse: Path, start: dt.date, end: dt.date) -> RunContext:
-    settings = Settings().replace(landing=str(landing), warehouse=str(warehouse), validate=False)
-    ctx = RunContext(spark=spark, settings=settings, start=start, end=end)
+def run_ingest(spark, landing: Path, warehouse: Path, start: dt.date, end: dt.date):
+    settings = Settings.from_env().replace(landing=str(landing), warehouse=str(warehouse), validate=False)
+    ctx = make_context(spark=spark, settings=settings, start=start, end=end)
     run_stages(ctx, ["ingest"])
     return ctx
 

@@ -188,7 +188,8 @@ def test_erank_mart_week_sizes_match_the_published_papers(pipeline_run):
 @pytest.mark.slow
 def test_marts_rerun_is_identical(pipeline_run, spark):
     """Re-running the marts stage over the same warehouse rewrites every mart with the same content."""
-    from digestflow.pipeline import RunContext, run_stages
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
     from digestflow.settings import Settings
 
     marts = ["daily_summary", "trend_mart", "erank_mart"]
@@ -205,11 +206,11 @@ def test_marts_rerun_is_identical(pipeline_run, spark):
 
     before, before_files = snapshot(), files()
     assert all(before.values()), f"a mart is empty: {[t for t, v in before.items() if not v]}"
-    settings = Settings().replace(
+    settings = Settings.from_env().replace(
         landing=str(pipeline_run.landing), warehouse=str(pipeline_run.warehouse), spark_master="local[2]",
         shuffle_partitions=2,
     )
-    ctx = RunContext(spark=spark, settings=settings, start=pipeline_run.start, end=pipeline_run.end)
+    ctx = make_context(spark=spark, settings=settings, start=pipeline_run.start, end=pipeline_run.end)
     run_stages(ctx, ["marts"])
     assert snapshot() == before
     assert files() != before_files or not before_files, "the re-run published nothing new"

@@ -61,11 +61,12 @@ def landing(tmp_path_factory) -> tuple[Path, list]:
 
 
 def run(spark, landing_dir: Path, warehouse: Path, start: dt.date, end: dt.date) -> None:
-    from digestflow.pipeline import RunContext, run_stages
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
     from digestflow.settings import Settings
 
-    settings = Settings().replace(landing=str(landing_dir), warehouse=str(warehouse), validate=False)
-    run_stages(RunContext(spark=spark, settings=settings, start=start, end=end), ["ingest"])
+    settings = Settings.from_env().replace(landing=str(landing_dir), warehouse=str(warehouse), validate=False)
+    run_stages(make_context(spark=spark, settings=settings, start=start, end=end), ["ingest"])
 
 
 @pytest.mark.slow

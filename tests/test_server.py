@@ -204,5 +204,5 @@ def test_request_env_replaces_only_digestflow_settings_and_restores_them(tmp_pat
         assert os.environ["PATH"] == before["PATH"]
         assert "DIGESTFLOW_SERVER" not in os.environ
         assert Path.cwd() == tmp_path
-        os.environ["DIGESTFLOW_TRENDS_BASELINE"] = "4w"  # as `digestflow trends --baseline` does
+        os.environ["DIGESTFLOW_TRENDS_BASELINE"] = "4w"  # a command that changes its environment
     assert dict(os.environ) == before

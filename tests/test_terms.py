@@ -124,7 +124,8 @@ def test_version_numbers_stay_inside_names(terms):
 def test_stage_partition_of_a_day_does_not_depend_on_other_days(spark, tmp_path):
     """terms over [D1, D2] and terms over D2 alone give the same D2 partition (incremental runs)."""
     from digestflow.generate import render_digest
-    from digestflow.pipeline import RunContext, run_stages
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
     from digestflow.settings import Settings
 
     landing = tmp_path / "landing"
@@ -132,13 +133,13 @@ def test_stage_partition_of_a_day_does_not_depend_on_other_days(spark, tmp_path)
     for day, papers in ((D1, PAPERS[:2]), (D2, PAPERS[1:])):
         text = render_digest(day, [(title, abstract) for _, title, abstract in papers])
         (landing / f"{day.isoformat()}.txt").write_text(text, encoding="utf-8")
-    settings = Settings().replace(landing=str(landing), warehouse=str(tmp_path / "wh"), validate=False)
+    settings = Settings.from_env().replace(landing=str(landing), warehouse=str(tmp_path / "wh"), validate=False)
 
-    run_stages(RunContext(spark=spark, settings=settings, start=D1, end=D2), ["ingest", "terms"])
+    run_stages(make_context(spark=spark, settings=settings, start=D1, end=D2), ["ingest", "terms"])
     cols = [c for c in schemas.load("paper_terms").data_columns if c != "digest_date"]
-    both = RunContext(spark=spark, settings=settings, start=D1, end=D2).read("paper_terms").toPandas()
-    run_stages(RunContext(spark=spark, settings=settings, start=D2, end=D2), ["terms"])
-    again = RunContext(spark=spark, settings=settings, start=D1, end=D2).read("paper_terms").toPandas()
+    both = make_context(spark=spark, settings=settings, start=D1, end=D2).read("paper_terms").toPandas()
+    run_stages(make_context(spark=spark, settings=settings, start=D2, end=D2), ["terms"])
+    again = make_context(spark=spark, settings=settings, start=D1, end=D2).read("paper_terms").toPandas()
 
     def day(frame, d):
         part = frame[frame["digest_date"] == d][cols]

@@ -313,7 +313,8 @@ def oracle_failures(rising: list[str], falling: list[str]) -> list[str]:
 def oracle_run(spark, tmp_path_factory):
     """Generate, ingest, extract terms and score trends once for the module (7d and 28d, baseline 8w)."""
     from digestflow.generate import render_digest
-    from digestflow.pipeline import RunContext, run_stages
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
     from digestflow.settings import Settings
 
     digests, truth = build_corpus()
@@ -324,15 +325,12 @@ def oracle_run(spark, tmp_path_factory):
         (landing / f"{day.isoformat()}.txt").write_text(
             render_digest(day, [tuple(p) for p in papers]), "utf-8"
         )
-    settings = Settings().replace(landing=str(landing), warehouse=str(root / "wh"), validate=False)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DIGESTFLOW_TRENDS_BASELINE", "8w")
-    mp.setenv("DIGESTFLOW_TRENDS_WINDOWS", "7d,28d")
-    ctx = RunContext(spark=spark, settings=settings, start=START, end=AS_OF)
+    settings = Settings.from_env().replace(landing=str(landing), warehouse=str(root / "wh"), validate=False)
+    params = {"trends": TrendParams(windows=(7, 28), baseline_days=56)}  # baseline 8w
+    ctx = make_context(spark=spark, settings=settings, start=START, end=AS_OF, params=params)
     reports = run_stages(ctx, ["ingest", "terms", "trends"])
     trends = ctx.read("keyword_trends").toPandas()
-    yield {"ctx": ctx, "trends": trends, "truth": truth, "digests": digests, "reports": reports}
-    mp.undo()
+    return {"ctx": ctx, "trends": trends, "truth": truth, "digests": digests, "reports": reports}
 
 
 def _window(trends: pd.DataFrame, window: str) -> pd.DataFrame:
@@ -468,7 +466,7 @@ def test_windows_and_term_stats(oracle_run):
 @pytest.mark.slow
 def test_rerun_gives_the_same_table(oracle_run):
     from digestflow import schemas
-    from digestflow.pipeline import run_stages
+    from digestflow.runner import run as run_stages
 
     ctx = oracle_run["ctx"]
     run_stages(ctx, ["trends"])
@@ -507,17 +505,18 @@ def test_real_digests_top_terms_are_domain_terms(spark, shared_data, tmp_path):
     """Ingest the dev digests the last lookback needs, run terms + trends, inspect the top 20 lists."""
     import wordfreq
 
-    from digestflow.pipeline import RunContext, run_stages
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
     from digestflow.settings import Settings
     from digestflow.terms import STOPWORDS
 
     files = sorted((shared_data / "hf-daily").glob("*.txt"))
     as_of = dt.date.fromisoformat(files[-1].stem)
     start = TrendParams().lookback_start(as_of)
-    settings = Settings().replace(
+    settings = Settings.from_env().replace(
         landing=str(shared_data / "hf-daily"), warehouse=str(tmp_path / "wh"), validate=False
     )
-    ctx = RunContext(spark=spark, settings=settings, start=start, end=as_of)
+    ctx = make_context(spark=spark, settings=settings, start=start, end=as_of)
     run_stages(ctx, ["ingest", "terms", "trends"])
     trends = ctx.read("keyword_trends").toPandas()
 

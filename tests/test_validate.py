@@ -16,8 +16,9 @@ import pytest
 from digestflow import io, schemas, validate
 from digestflow.generate import generate_corpus
 from digestflow.parsing import REJECT_REASONS, parse_digest
-from digestflow.pipeline import RunContext, StageReport
+from digestflow.pipeline import StageReport
 from digestflow.resources import resource_dir
+from digestflow.runner import make_context
 from digestflow.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,8 +107,8 @@ def reject_row(day: dt.date, reason: str) -> dict:
 
 def publish(spark, warehouse: Path, table: str, rows: list[dict], start: dt.date, end: dt.date):
     """The real write → audit → publish path of a stage, for the run [start, end] owning all of DAYS."""
-    settings = Settings().replace(warehouse=str(warehouse), validate=True)
-    ctx = RunContext(spark=spark, settings=settings, start=start, end=end, today=DAYS[-1])
+    settings = Settings.from_env().replace(warehouse=str(warehouse), validate=True)
+    ctx = make_context(spark=spark, settings=settings, start=start, end=end, today=DAYS[-1])
     df = spark.createDataFrame(rows, schemas.load(table).spark())
     report = StageReport("test")
     ctx.publish(table, df, io.date_partitions(DAYS), report)
@@ -279,13 +280,13 @@ def test_all_real_dev_days_pass_the_gate(spark, shared_data, tmp_path) -> None:
     """Ingest every real dev digest with the gate on: nothing blocked, no warning, counts = manifest."""
     from collections import Counter
 
-    from digestflow.pipeline import run_stages
+    from digestflow.runner import run as run_stages
 
     manifest = [json.loads(line) for line in (shared_data / "hf-daily.manifest.jsonl").read_text().splitlines()]
     per_day = Counter(m["date"] for m in manifest)
-    settings = Settings().replace(landing=str(shared_data / "hf-daily"), warehouse=str(tmp_path / "wh"), validate=True)
+    settings = Settings.from_env().replace(landing=str(shared_data / "hf-daily"), warehouse=str(tmp_path / "wh"), validate=True)
     start, end = dt.date.fromisoformat(min(per_day)), dt.date.fromisoformat(max(per_day))
-    ctx = RunContext(spark=spark, settings=settings, start=start, end=end)
+    ctx = make_context(spark=spark, settings=settings, start=start, end=end)
     run_stages(ctx, ["ingest"])  # raises GateFailed if any partition was blocked
     rows = result_rows(tmp_path / "wh", "papers", ctx.run_id)
     assert len(rows) == len(per_day) == 521

@@ -38,7 +38,7 @@ def test_jit_mode_follows_the_run_length_and_cluster_drivers_get_no_flags() -> N
     from digestflow.settings import Settings
     from digestflow.spark import C1_ONLY_MAX_DAYS, jvm_options
 
-    local = Settings().replace(spark_master="local[2]", jvm_opts=None)
+    local = Settings.from_env().replace(spark_master="local[2]", jvm_opts=None)
     assert "-XX:TieredStopAtLevel=1" in jvm_options(local, days=1).split()
     assert "-XX:TieredStopAtLevel=1" in jvm_options(local).split()  # unknown length: start-up first
     assert "-XX:TieredStopAtLevel=1" not in jvm_options(local, days=C1_ONLY_MAX_DAYS + 1).split()

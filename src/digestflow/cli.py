@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -14,7 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from digestflow import params as P
+from digestflow.pipeline import Stage, UserError
 from digestflow.settings import Settings
+from digestflow.stages import STAGES
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -39,26 +43,58 @@ def _date_range(date: Any, start: Any, end: Any, default_today: bool = False) ->
     return start.date(), end.date()
 
 
-def range_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--date / --start / --end, plus the settings every Spark command shares."""
-    options = [
-        click.option("--date", "date", type=DATE, help="One digest date (YYYY-MM-DD)."),
-        click.option("--start", type=DATE, help="First date of a range (with --end)."),
-        click.option("--end", type=DATE, help="Last date of a range, inclusive."),
-        click.option("--landing", help="Landing folder with digest files [DIGESTFLOW_LANDING, data/landing]."),
-        click.option("--warehouse", help="Warehouse root [DIGESTFLOW_WAREHOUSE, data/warehouse]."),
-        click.option("--master", help="Spark master, e.g. local[2] or spark://host:7077 [SPARK_MASTER, local[*]]."),
-        click.option(
-            "--no-validate", is_flag=True, default=False, help="Skip the validation gate (not for production)."
-        ),
-    ]
+def _apply(fn: Callable[..., Any], options: list[Callable[..., Any]]) -> Callable[..., Any]:
     for option in reversed(options):
         fn = option(fn)
     return fn
 
 
+DATE_OPTIONS = [
+    click.option("--date", "date", type=DATE, help="One digest date (YYYY-MM-DD)."),
+    click.option("--start", type=DATE, help="First date of a range (with --end)."),
+    click.option("--end", type=DATE, help="Last date of a range, inclusive."),
+]
+AS_OF_OPTIONS = [
+    click.option("--as-of", "as_of", type=DATE, required=True, help="Run date: the last day of every target window."),
+]
+COMMON_OPTIONS = [
+    click.option("--landing", help="Landing folder with digest files [DIGESTFLOW_LANDING, data/landing]."),
+    click.option("--warehouse", help="Warehouse root [DIGESTFLOW_WAREHOUSE, data/warehouse]."),
+    click.option("--master", help="Spark master, e.g. local[2] or spark://host:7077 [SPARK_MASTER, local[*]]."),
+    click.option(
+        "--no-validate", is_flag=True, default=False, help="Skip the validation gate (not for production)."
+    ),
+]
+
+
+def range_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--date / --start / --end, plus the settings every Spark command shares."""
+    return _apply(fn, DATE_OPTIONS + COMMON_OPTIONS)
+
+
+def param_options(cls: type | None) -> list[Callable[..., Any]]:
+    """One click option per parameter of ``cls`` that declares a flag (help shows its env var and default)."""
+    if cls is None:
+        return []
+    options = []
+    for info in P.infos(cls):
+        if not info.flag:
+            continue
+        default = info.show(info.default) if info.default is not None else ""
+        kind = info.parse if info.parse in (int, float) else str
+        options.append(click.option(
+            info.flag, info.name, multiple=info.multiple, type=kind,
+            help=f"{info.help} [{info.env}, {default}]" if info.env else info.help,
+        ))
+    return options
+
+
 def _settings(landing: str | None, warehouse: str | None, master: str | None, no_validate: bool) -> Settings:
-    return Settings().replace(
+    try:
+        settings_ = Settings.from_env()
+    except P.ParamError as exc:
+        raise click.UsageError(str(exc)) from None
+    return settings_.replace(
         landing=landing, warehouse=warehouse, spark_master=master, validate=False if no_validate else None
     )
 
@@ -91,10 +127,17 @@ def main(verbose: bool) -> None:
 
 @main.command()
 def settings() -> None:
-    """Show the effective settings and the environment variable behind each."""
-    current = Settings()
-    for name, env in Settings.ENV_VARS.items():
-        click.echo(f"{name:20} {getattr(current, name)!s:30} ${env}")
+    """Show the effective settings and stage parameters, and the environment variable behind each."""
+    try:
+        rows = [("", *r) for r in Settings.from_env().describe()]
+        for stage in STAGES.values():
+            if stage.params is not None:
+                rows += [(stage.name, *r) for r in P.describe(P.load(stage.params, os.environ))]
+    except P.ParamError as exc:
+        raise click.UsageError(str(exc)) from None
+    for stage, name, value, env in rows:
+        label = f"{stage}.{name}" if stage else name
+        click.echo(f"{label:28} {value:30} ${env}" if env else f"{label:28} {value}")
 
 
 @main.command()
@@ -102,7 +145,7 @@ def warmup() -> None:
     """Build the JVM class-data-sharing archive that makes local Spark start ~2x faster (run once)."""
     from digestflow.spark import warm_up
 
-    click.echo(f"CDS archive: {warm_up(Settings())}")
+    click.echo(f"CDS archive: {warm_up(Settings.from_env())}")
 
 
 @main.command()
@@ -136,47 +179,54 @@ def parse(file: Path, run_date: Any) -> None:
 
 @contextlib.contextmanager
 def _spark(settings_: Settings, days: int | None = None) -> Iterator[SparkSession]:
-    """This command's SparkSession: its own application (stopped at the end), or, inside a stage server
-    (``digestflow serve``), the server's warm one, which must run the master the settings ask for."""
-    from digestflow.server import shared_session
+    """This command's SparkSession (see :func:`digestflow.session.spark_session`)."""
+    from digestflow.session import spark_session
 
-    shared = shared_session()
-    if shared is not None:
-        if shared.sparkContext.master != settings_.spark_master:
-            raise click.ClickException(
-                f"the stage server runs {shared.sparkContext.master}, this command wants {settings_.spark_master}"
-            )
-        shared.conf.set("spark.sql.shuffle.partitions", str(settings_.shuffle_partitions))
-        yield shared
-        return
-    from digestflow.spark import build_session
-
-    spark = build_session(settings_, days=days)
     try:
-        yield spark
-    finally:
-        spark.stop()
+        with spark_session(settings_, days=days) as spark:
+            yield spark
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
-def _run(stage_names: list[str], date: Any, start: Any, end: Any, settings_: Settings) -> None:
-    from digestflow.pipeline import GateFailed, RunContext, run_stages
+def _load_params(stage: Stage, flags: dict[str, Any]) -> Any:
+    if stage.params is None:
+        return None
+    try:
+        return P.load(stage.params, os.environ, **flags)
+    except P.ParamError as exc:
+        raise click.UsageError(str(exc)) from None
 
-    first, last = _date_range(date, start, end)
+
+def _run(stages: list[Stage], first: dt.date, last: dt.date, settings_: Settings,
+         params: dict[str, Any] | None = None) -> None:
+    """Run ``stages`` over [first, last] in one Spark application; user errors end as ``Error: …``."""
+    from digestflow.pipeline import GateFailed, RunContext, check_inputs, producers
+    from digestflow.runner import make_context, run
+
+    params = {s.name: params.get(s.name) if params else None for s in stages}
+    for stage in stages:
+        if params[stage.name] is None:
+            params[stage.name] = _load_params(stage, {})
+    # Inputs this run does not make itself are checked before Spark starts.
+    made_by = producers(STAGES.values())
+    in_run = {t for s in stages for t in s.writes}
+    probe = RunContext(spark=None, settings=settings_, start=first, end=last)  # type: ignore[arg-type]
+    try:
+        for stage in stages:
+            outside = dataclasses.replace(stage, reads=tuple(r for r in stage.reads if r.table not in in_run))
+            check_inputs(probe, outside, params[stage.name], made_by)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
     with _spark(settings_, days=(last - first).days + 1) as spark:
-        ctx = RunContext(spark=spark, settings=settings_, start=first, end=last)
+        ctx = make_context(spark, settings_, first, last, params=params)
         try:
-            # A stage bar on stderr (shows the running stage on a terminal; only the label when piped).
-            with click.progressbar(
-                stage_names, label="stages", file=sys.stderr, item_show_func=lambda name: name or "",
-            ) as stages:
-                reports = run_stages(ctx, stages)
+            run(ctx, [s.name for s in stages], on_report=lambda report: click.echo(report.summary()))
         except GateFailed as exc:
-            for report in ctx.reports:
-                click.echo(report.summary())
             _echo_data_docs(settings_)
             raise click.ClickException(f"validation gate blocked publishing:\n{exc}") from exc
-    for report in reports:
-        click.echo(report.summary())
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(f"run {ctx.run_id}: warehouse {Path(settings_.warehouse).absolute()}")
     _echo_data_docs(settings_)
 
@@ -195,77 +245,60 @@ def _echo_data_docs(settings_: Settings) -> None:
 @range_options
 def run(date: Any, start: Any, end: Any, landing: Any, warehouse: Any, master: Any, no_validate: bool) -> None:
     """Every stage, in order, in one Spark application (ingest → … → marts)."""
-    from digestflow.pipeline import available_stages
-
-    _run(available_stages(), date, start, end, _settings(landing, warehouse, master, no_validate))
-
-
-def _stage_command(name: str, help_text: str) -> None:
-    @range_options
-    def command(date: Any, start: Any, end: Any, landing: Any, warehouse: Any, master: Any, no_validate: bool) -> None:
-        _run([name], date, start, end, _settings(landing, warehouse, master, no_validate))
-
-    command.__doc__ = help_text
-    main.command(name=name)(command)
+    first, last = _date_range(date, start, end)
+    _run(list(STAGES.values()), first, last, _settings(landing, warehouse, master, no_validate))
 
 
-_stage_command("ingest", "Parse landing files into papers and rejects (validated, then published).")
-_stage_command("marts", "Rebuild the dashboard marts (daily_summary, trend_mart, erank_mart) for the dates.")
-_stage_command("terms", "Extract candidate terms (1-3-grams per paper) of the dates' papers into paper_terms.")
+def stage_command(stage: Stage) -> click.Command:
+    """``digestflow <stage>``, built from the stage's declaration: its dates (a range, or --as-of), the
+    shared settings options, one option per parameter flag, and the stage's own extra options."""
+    param_names = [i.name for i in P.infos(stage.params)] if stage.params else []
+    extra = stage.cli.extra if stage.cli else ()
+
+    def command(**kwargs: Any) -> None:
+        settings_ = _settings(kwargs.pop("landing"), kwargs.pop("warehouse"), kwargs.pop("master"),
+                              kwargs.pop("no_validate"))
+        if stage.dates == "as_of":
+            as_of = kwargs.pop("as_of")
+            first = last = as_of.date()
+            given = (first, last)
+        else:
+            date, start, end = kwargs.pop("date"), kwargs.pop("start"), kwargs.pop("end")
+            given = (None if date is None and start is None else (date or start).date(),
+                     None if date is None and end is None else (date or end).date())
+            first = last = None
+        flags = {n: kwargs.pop(n) for n in param_names if n in kwargs}
+        flags = {k: v for k, v in flags.items() if v is not None and v != ()}
+        extras = {n: kwargs.pop(n) for n in extra}
+        params = _load_params(stage, flags)
+        if stage.cli and stage.cli.before is not None:
+            try:
+                if stage.cli.before(settings_, params, flags, start=given[0], end=given[1], **extras):
+                    return
+            except UserError as exc:
+                raise click.ClickException(str(exc)) from None
+        if stage.dates != "as_of":
+            first, last = _date_range(date, start, end)
+        _run([stage], first, last, settings_, {stage.name: params})
+        if stage.cli and stage.cli.after is not None:
+            try:
+                stage.cli.after(settings_, params, flags, start=first, end=last, **extras)
+            except UserError as exc:
+                raise click.ClickException(str(exc)) from None
+
+    options = (AS_OF_OPTIONS if stage.dates == "as_of" else DATE_OPTIONS)
+    options = options + param_options(stage.params) + list(stage.cli.options if stage.cli else ()) + COMMON_OPTIONS
+    command.__doc__ = stage.doc
+    return click.command(name=stage.name, help=_help(stage))(_apply(command, options))
 
 
-@main.command()
-@click.option("--as-of", "as_of", type=DATE, required=True, help="Run date: the last day of every target window.")
-@click.option("--window", "windows", multiple=True,
-              help="Target window, e.g. 7d; repeat for more [DIGESTFLOW_TRENDS_WINDOWS, 7d,28d].")
-@click.option("--baseline", help="Baseline before each target window, e.g. 26w [DIGESTFLOW_TRENDS_BASELINE, 26w].")
-@click.option("--show", is_flag=True, help="Then print the top rising, falling and new terms.")
-@click.option("--show-only", is_flag=True, help="Only print the published as_of partition (no Spark, no recompute).")
-@click.option("--top", type=int, default=15, show_default=True, help="Rows per list with --show.")
-@click.option("--landing", help="Landing folder [DIGESTFLOW_LANDING].")
-@click.option("--warehouse", help="Warehouse root [DIGESTFLOW_WAREHOUSE, data/warehouse].")
-@click.option("--master", help="Spark master [SPARK_MASTER, local[*]].")
-@click.option("--no-validate", is_flag=True, default=False, help="Skip the validation gate (not for production).")
-def trends(
-    as_of: Any, windows: tuple[str, ...], baseline: str | None, show: bool, show_only: bool, top: int,
-    landing: Any, warehouse: Any, master: Any, no_validate: bool,
-) -> None:
-    """Keyword trends at --as-of: reads only the lookback's paper_terms (longest window + baseline) and
-    writes the as_of partition of keyword_trends and term_stats (method: docs/trends.md)."""
-
-    from digestflow.trends import TrendParams, parse_days
-
-    settings_ = _settings(landing, warehouse, master, no_validate)
-    names = [w.strip() for text in windows for w in text.split(",") if w.strip()]
-    try:
-        for text in [*names, *([baseline] if baseline else [])]:
-            parse_days(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    if not show_only:
-        if names:
-            os.environ["DIGESTFLOW_TRENDS_WINDOWS"] = ",".join(names)
-        if baseline:
-            os.environ["DIGESTFLOW_TRENDS_BASELINE"] = baseline
-        TrendParams.from_env()  # fail before Spark starts
-        _run(["trends"], as_of, None, None, settings_)
-    if show or show_only:
-        _show_trends(settings_, as_of.date(), names or None, top)
+def _help(stage: Stage) -> str:
+    reads = ", ".join(f"{r.table} ({r.scope})" for r in stage.reads if r.need != "optional") or "landing files"
+    return f"{stage.summary}\n\nReads {reads}; writes {', '.join(stage.writes)}."
 
 
-def _show_trends(settings_: Settings, as_of: dt.date, windows: list[str] | None, top: int) -> None:
-    import pandas as pd
-
-    from digestflow import io as dfio
-    from digestflow.trends import render_trends
-
-    folder = dfio.table_dir(settings_.warehouse, "keyword_trends") / f"as_of={as_of.isoformat()}"
-    files = sorted(folder.glob("*.parquet"))
-    if not files:
-        raise click.ClickException(f"no keyword_trends for as_of {as_of} under {folder.parent} (run without --show-only)")
-    frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    frame["as_of"] = as_of
-    click.echo(render_trends(frame, top=top, windows=windows), nl=False)
+for _stage in STAGES.values():
+    main.add_command(stage_command(_stage))
 
 
 @main.command()
@@ -287,7 +320,7 @@ def validate(table: str, date: Any, start: Any, end: Any, warehouse: Any, master
     if table not in schemas.tables():
         raise click.UsageError(f"unknown table {table!r}; known: {', '.join(schemas.tables())}")
     first, last = _date_range(date, start, end)
-    settings_ = Settings().replace(warehouse=warehouse, spark_master=master)
+    settings_ = Settings.from_env().replace(warehouse=warehouse, spark_master=master)
     with _spark(settings_) as spark:
         outcome = gate.validate_published(spark, settings_.warehouse, table, first, last)
     for part in outcome.partitions:
@@ -305,57 +338,6 @@ def validate(table: str, date: Any, start: Any, end: Any, warehouse: Any, master
 
 
 @main.command()
-@range_options
-@click.option("--model", help="Embedder: hashing (default, offline) or minilm (needs the neural extra) [DIGESTFLOW_EMBED_MODEL].")
-def embed(
-    date: Any, start: Any, end: Any, landing: Any, warehouse: Any, master: Any, no_validate: bool, model: str | None
-) -> None:
-    """Embed the papers of the dates into ``embeddings`` (one partition per model and date)."""
-    settings_ = _settings(landing, warehouse, master, no_validate).replace(embed_model=model)
-    _run(["embed"], date, start, end, settings_)
-
-
-@main.command()
-@range_options
-@click.option("--input", "input_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Measure the sets of this .parquet (vector + set columns) or .npy file instead of the warehouse.")
-@click.option("--set-col", help="Set column of --input (default: 'set' if present, else one set per file).")
-@click.option("--vector-col", default="vector", show_default=True, help="Vector column of --input.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the rows to this .parquet file.")
-@click.option("--at-n-m", type=int, help="Subsample size of erank_at_n [DIGESTFLOW_ERANK_AT_N_M, 8].")
-@click.option("--gram-threshold", type=int, help="Sets above this many rows take the Gram route [20000].")
-def erank(
-    date: Any, start: Any, end: Any, landing: Any, warehouse: Any, master: Any, no_validate: bool,
-    input_file: Path | None, set_col: str | None, vector_col: str, fmt: str, out: Path | None,
-    at_n_m: int | None, gram_threshold: int | None,
-) -> None:
-    """Effective-rank statistics: of the day/week/month/term sets of the dates (→ erank_stats), or of
-    the sets in one --input file (printed; --out writes them too)."""
-    from digestflow.erank import ErankConfig
-
-    overrides = {"at_n_m": at_n_m, "gram_threshold": gram_threshold}
-    if input_file is None:
-        for key, value in overrides.items():
-            if value is not None:
-                os.environ[f"DIGESTFLOW_ERANK_{key.upper()}"] = str(value)
-        _run(["erank"], date, start, end, _settings(landing, warehouse, master, no_validate))
-        return
-    if date is not None or start is not None or end is not None:
-        raise click.UsageError("--input measures a file: give no --date/--start/--end with it")
-    from digestflow.erank import external_stats, render_stats, write_stats_file
-
-    try:
-        rows = external_stats(input_file, ErankConfig.from_env(**overrides), set_col=set_col, vector_col=vector_col)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(render_stats(rows, fmt), nl=False)
-    if out is not None:
-        write_stats_file(rows, out)
-        click.echo(f"wrote {len(rows)} rows to {out}", err=True)
-
-
-@main.command()
 @click.argument("query")
 @click.option("--warehouse", help="Warehouse root [DIGESTFLOW_WAREHOUSE].")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
@@ -363,11 +345,13 @@ def sql(query: str, warehouse: str | None, fmt: str) -> None:
     """Run a read-only SQL QUERY with DuckDB over views of every table in the warehouse."""
     from digestflow import sql as sqlmod
 
-    settings_ = Settings().replace(warehouse=warehouse)
+    settings_ = Settings.from_env().replace(warehouse=warehouse)
+    import duckdb
+
     try:
         columns, rows = sqlmod.query(settings_.warehouse, query)
-    except sqlmod.QueryRefused as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (sqlmod.QueryRefused, duckdb.Error) as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(sqlmod.render(columns, rows, fmt), nl=False)
 
 
@@ -397,7 +381,7 @@ def dashboard(warehouse: str | None, out: Path, serve: bool, port: int) -> None:
     """Write one self-contained HTML page of interactive plots, read from the marts only."""
     from digestflow import dashboard as dash
 
-    settings_ = Settings().replace(warehouse=warehouse)
+    settings_ = Settings.from_env().replace(warehouse=warehouse)
     page = dash.write_dashboard(settings_.warehouse, out)
     click.echo(f"dashboard: {page.absolute()}")
     if serve:
@@ -449,10 +433,8 @@ def demo(days: int, root: Path, master: str | None) -> None:
     first = min(d.digest_date for d in digests)
     last = max(d.digest_date for d in digests)
     click.echo(f"generated {len(digests)} synthetic digests in {landing}")
-    from digestflow.pipeline import available_stages
-
-    settings_ = Settings().replace(landing=str(landing), warehouse=str(warehouse), spark_master=master)
-    _run(available_stages(), None, dt.datetime.combine(first, dt.time()), dt.datetime.combine(last, dt.time()), settings_)
+    settings_ = Settings.from_env().replace(landing=str(landing), warehouse=str(warehouse), spark_master=master)
+    _run(list(STAGES.values()), first, last, settings_)
     from digestflow import sql as sqlmod
 
     example = "SELECT digest_date, count(*) AS papers FROM papers GROUP BY 1 ORDER BY 1 DESC LIMIT 5"
@@ -474,7 +456,7 @@ def gc(warehouse: str | None, older_than_hours: float) -> None:
     """Remove staging folders left behind by killed or blocked runs (never visible to readers)."""
     from digestflow import io as dfio
 
-    settings_ = Settings().replace(warehouse=warehouse)
+    settings_ = Settings.from_env().replace(warehouse=warehouse)
     removed = dfio.clean_stale_staging(settings_.warehouse, dt.timedelta(hours=older_than_hours))
     for path in removed:
         click.echo(f"removed {path}")
@@ -491,7 +473,30 @@ def serve(state: Path, port: int, master: str | None) -> None:
     DIGESTFLOW_SERVER=<state file> (Airflow's tasks under `make airflow`). Stops on SIGTERM / Ctrl-C."""
     from digestflow.server import serve as run_server
 
-    run_server(state, port, master)
+    run_server(state, port, master, dispatch=run_command)
+
+
+def run_command(argv: list[str]) -> int:
+    """Run one ``digestflow`` command line in this process; its exit code as the shell would see it
+    (the stage server's dispatch)."""
+    import traceback
+
+    try:
+        main.main(args=argv, prog_name="digestflow", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        print("Aborted!", file=sys.stderr)
+        return 1
+    except SystemExit as exc:  # sys.exit(None) is success, sys.exit("message") a failure
+        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
+    except Exception:
+        traceback.print_exc()
+        return 1
 
 
 def entry() -> None:

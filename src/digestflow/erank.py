@@ -31,12 +31,13 @@ import hashlib
 import os
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from digestflow.metrics.spectrum import DEFAULT_EPS, GramAccumulator, erank_at_n, spectrum_stats
+from digestflow.metrics.spectrum import GramAccumulator, erank_at_n, spectrum_stats
+from digestflow.stages.erank import ErankConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,42 +53,11 @@ SET_ROW_DDL = (
 CALENDAR_KINDS = ("day", "week", "month")
 
 
-@dataclass(frozen=True)
-class ErankConfig:
-    """How erank_stats are computed; every field has a ``DIGESTFLOW_ERANK_<FIELD>`` env var.
-
-    ``at_n_m`` = 8 because real days hold 1–50 papers (median 15; 56 of 521 days have fewer than 8),
-    weeks 26–224: at m = 8 almost every day, and every week and month, gets a size-matched erank, so
-    day, week and month sets are comparable on one scale.
-    """
-
-    eps: float = DEFAULT_EPS
-    at_n_m: int = 8
-    at_n_b: int = 200
-    ci: float = 0.95
-    seed: int = 0
-    gram_threshold: int = 20_000
-    pool_rows: int = 4_096
-    gram_partition_rows: int = 500_000
-    top_terms: int = 10
-    term_window: str = "28d"
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> ErankConfig:
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = os.environ.get(f"DIGESTFLOW_ERANK_{f.name.upper()}")
-            if raw not in (None, ""):
-                values[f.name] = type(getattr(cls, f.name))(raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return replace(cls(), **values)
-
-
 # ------------------------------------------------------------------------------------ set planning
 
 
 def week_start(day: dt.date) -> dt.date:
-    """Sets are keyed by the week's Monday, never by week number (year-boundary bug, NOTES.md)."""
+    """Sets are keyed by the week's Monday, never by week number (ISO week 1 can start in December)."""
     return day - dt.timedelta(days=day.weekday())
 
 
@@ -126,13 +96,6 @@ def term_read_dates(as_of_dates: Iterable[dt.date], window_days: int) -> list[dt
     for a in as_of_dates:
         days.update(a - dt.timedelta(days=i) for i in range(window_days))
     return sorted(days)
-
-
-def window_days(window: str) -> int:
-    """'28d' → 28 (keyword_trends window names)."""
-    if not window.endswith("d") or not window[:-1].isdigit():
-        raise ValueError(f"term window must look like '28d', got {window!r}")
-    return int(window[:-1])
 
 
 # ------------------------------------------------------------------------------------ set building

@@ -1,9 +1,14 @@
-"""The stage harness: one run context, and the write → audit → publish steps every stage shares.
+"""The stage harness: what a stage is, the run context, and the write → audit → publish steps.
 
-A stage is a function ``(ctx) -> StageReport`` registered in :data:`STAGES`. It reads the partitions it
-needs, calls pure transforms, and hands its output DataFrames to :meth:`RunContext.publish`, which
-stages them, runs the validation gate, publishes what passed and records run metrics. ``digestflow
-run`` calls the registered stages in order inside one Spark application.
+A stage is one :class:`Stage` declaration (in ``digestflow/stages/<name>.py``): its name, the tables it
+reads and which of their partitions (relative to the run's dates), the tables it writes, its typed
+parameter class, its doc, and its ``run`` function. Everything else is derived from the declarations in
+:data:`digestflow.stages.STAGES`: the run order (:func:`run_order`, topological), the CLI subcommands,
+the Airflow tasks, edges and Assets, the stage server's command list, the job entry point.
+
+Before a stage runs, :func:`check_inputs` looks at the partitions it declares it reads and stops with one
+line naming the missing table, the dates and the command that makes them. The validation gate is
+injected (:attr:`RunContext.gate`): this module does not import it.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from digestflow import io
 from digestflow.settings import Settings
@@ -27,6 +33,19 @@ log = logging.getLogger("digestflow")
 
 class GateFailed(RuntimeError):
     """Raised after publishing what passed, when a critical expectation blocked some partitions."""
+
+
+class UserError(Exception):
+    """An expected mistake of the user's (missing inputs, missing folder, empty range): one line, no
+    traceback. The CLI prints ``Error: <message>`` and exits 1."""
+
+
+class InputsMissing(UserError):
+    """A stage's declared inputs are not published for the dates it needs."""
+
+    def __init__(self, message: str, table: str) -> None:
+        super().__init__(message)
+        self.table = table
 
 
 @dataclass
@@ -45,7 +64,115 @@ class StageReport:
             f"{self.stage}: {self.rows_in} in, {self.rows_out} out, {self.rows_rejected} rejected, "
             f"{self.partitions} partitions, {self.seconds:.1f}s"
         )
+        if self.details.get("skipped"):
+            text += f"; skipped: {self.details['skipped']}"
         return text + (f"; BLOCKED {len(self.blocked)}" if self.blocked else "")
+
+
+class Gate(Protocol):
+    """The validation gate as the harness sees it (``digestflow.validate`` provides one)."""
+
+    def audit(self, ctx: RunContext, staged: io.Staged) -> Any: ...  # -> object with .passed, .messages
+
+    def warm(self) -> None: ...
+
+
+# ------------------------------------------------------------------------------------ declarations
+
+DatesFn = Callable[["RunContext", Any], list[dt.date]]
+
+
+def run_dates(ctx: RunContext, _params: Any = None) -> list[dt.date]:
+    return ctx.dates
+
+
+def as_of_date(ctx: RunContext, _params: Any = None) -> list[dt.date]:
+    return [ctx.end]
+
+
+@dataclass(frozen=True)
+class Read:
+    """One input of a stage: a table and the dates of it the stage reads.
+
+    ``need`` says what must be published before the stage may start:
+
+    * ``"every"``: at least one partition, and every date in ``dates`` that has a published ``papers``
+      partition (a digest) must have one (per-paper tables derived from papers: paper_terms, embeddings);
+    * ``"any"``: at least one partition among ``dates``;
+    * ``"optional"``: nothing (the stage copes without it, e.g. term sets without keyword_trends).
+    """
+
+    table: str
+    dates: DatesFn = run_dates
+    scope: str = "the run's dates"  # how ``dates`` reads, for docs and --help
+    need: Literal["every", "any", "optional"] = "any"
+    column: str = "digest_date"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """The one declaration of a stage."""
+
+    name: str
+    doc: str  # first line: the CLI command's one-line help; the rest: docs and Airflow task docs
+    reads: tuple[Read, ...]
+    writes: tuple[str, ...]
+    run: Callable[[RunContext, Any], StageReport]
+    params: type | None = None  # a frozen dataclass of digestflow.params.param fields
+    # "range": --date D / --start A --end B; "as_of": --as-of D (the run's last date, e.g. trends)
+    dates: Literal["range", "as_of"] = "range"
+    # checks beyond tables (the landing folder): (ctx, params) -> None, raising UserError; no Spark needed
+    extra_inputs: Callable[[RunContext, Any], None] | None = None
+    cli: Any = None  # optional digestflow.stages.StageCli: extra options/modes of its command
+
+    @property
+    def summary(self) -> str:
+        """The doc's first paragraph on one line (the command's short help)."""
+        first = self.doc.strip().split("\n\n", 1)[0]
+        return " ".join(line.strip() for line in first.splitlines())
+
+    @property
+    def module(self) -> str:
+        return self.run.__module__
+
+
+def producers(stages: Iterable[Stage]) -> dict[str, str]:
+    """table → the stage that writes it."""
+    out: dict[str, str] = {}
+    for s in stages:
+        for t in s.writes:
+            if t in out:
+                raise ValueError(f"table {t!r} is written by both {out[t]!r} and {s.name!r}")
+            out[t] = s.name
+    return out
+
+
+def upstream(stages: Sequence[Stage]) -> dict[str, list[str]]:
+    """stage → the stages whose tables it reads (in declaration order)."""
+    made_by = producers(stages)
+    names = [s.name for s in stages]
+    out = {}
+    for s in stages:
+        ups = {made_by[r.table] for r in s.reads if r.table in made_by and made_by[r.table] != s.name}
+        out[s.name] = [n for n in names if n in ups]
+    return out
+
+
+def run_order(stages: Sequence[Stage]) -> list[str]:
+    """A topological order of the stages (ties keep declaration order); a cycle is an error."""
+    ups = upstream(stages)
+    done: list[str] = []
+    pending = [s.name for s in stages]
+    while pending:
+        ready = [n for n in pending if all(u in done for u in ups[n])]
+        if not ready:
+            raise ValueError(f"the stage graph has a cycle among {pending}")
+        done.append(ready[0])
+        pending.remove(ready[0])
+    return done
+
+
+# ------------------------------------------------------------------------------------ run context
 
 
 @dataclass
@@ -56,10 +183,13 @@ class RunContext:
     settings: Settings
     start: dt.date
     end: dt.date
+    gate: Gate | None = None  # None: publish without validating (settings.validate must be False)
+    params: Mapping[str, Any] = field(default_factory=dict)  # stage name → its parameter object
     run_id: str = field(default_factory=io.new_run_id)
     today: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     reports: list[StageReport] = field(default_factory=list)
+    blocked_tables: set[str] = field(default_factory=set)  # tables the gate blocked partitions of
 
     @property
     def dates(self) -> list[dt.date]:
@@ -79,11 +209,13 @@ class RunContext:
         staged = io.write_staged(df, table, self.warehouse, self.run_id, owned)
         passing: Sequence[io.Partition] | None = None
         if self.settings.validate:
-            from digestflow import validate
-
-            verdict = validate.audit(self, staged)
+            if self.gate is None:
+                raise RuntimeError("settings.validate is on but the run context has no gate (runner.make_context)")
+            verdict = self.gate.audit(self, staged)
             passing = verdict.passed
             report.blocked.extend(verdict.messages)
+            if verdict.messages:
+                self.blocked_tables.add(table)
         result = io.publish(staged, self.warehouse, passing)
         report.partitions += result.published
         return result
@@ -110,45 +242,104 @@ class RunContext:
             ],
             file_stem=self.run_id,
         )
-        log.info(report.summary())
+        log.debug(report.summary())
 
 
-StageFn = Callable[[RunContext], StageReport]
-STAGES: dict[str, StageFn] = {}
+# ------------------------------------------------------------------------------------ input checks
 
 
-def stage(name: str) -> Callable[[StageFn], StageFn]:
-    """Register a stage under its one name (CLI subcommand, job file, Airflow task, table)."""
-
-    def register(fn: StageFn) -> StageFn:
-        def timed(ctx: RunContext) -> StageReport:
-            t0 = time.perf_counter()
-            report = fn(ctx)
-            report.seconds = time.perf_counter() - t0
-            ctx.record(report)
-            return report
-
-        timed.__doc__ = fn.__doc__
-        STAGES[name] = timed
-        return timed
-
-    return register
+def published_dates(warehouse: str, table: str, column: str = "digest_date") -> set[dt.date]:
+    """Dates with a published partition of ``table`` (any value of its other partition columns)."""
+    root = io.local_path(io.table_dir(warehouse, table))
+    found: set[dt.date] = set()
+    if not root.is_dir():
+        return found
+    prefix = f"{column}="
+    for folder in _partition_folders(root):
+        if folder.name.startswith(prefix):
+            try:
+                found.add(dt.date.fromisoformat(folder.name[len(prefix):]))
+            except ValueError:
+                continue
+    return found
 
 
-def run_stages(ctx: RunContext, names: Iterable[str]) -> list[StageReport]:
-    """Run the named stages in order; raise :class:`GateFailed` at the end if any gate blocked data.
+def _partition_folders(root: Path) -> Iterable[Path]:
+    for child in root.iterdir():
+        if child.is_dir() and "=" in child.name:
+            yield child
+            yield from (g for g in child.iterdir() if g.is_dir() and "=" in g.name)
 
-    ``names`` may be any iterable (the CLI passes a progress bar over the stage names)."""
-    _load_stage_modules()
-    if ctx.settings.validate:
-        from digestflow import validate
 
-        validate.warm_in_background()
+def span(dates: Sequence[dt.date]) -> str:
+    first, last = min(dates), max(dates)
+    return first.isoformat() if first == last else f"{first}..{last}"
+
+
+def check_inputs(ctx: RunContext, stage: Stage, params: Any, made_by: Mapping[str, str]) -> None:
+    """Raise :class:`InputsMissing` when a declared input is not published for the dates the stage needs."""
+    if stage.extra_inputs is not None:
+        stage.extra_inputs(ctx, params)
+    papers: set[dt.date] | None = None
+    for read in stage.reads:
+        if read.need == "optional":
+            continue
+        dates = read.dates(ctx, params)
+        if not dates:
+            continue
+        have = published_dates(ctx.warehouse, read.table, read.column) & set(dates)
+        maker = made_by.get(read.table)
+        how = f"digestflow {maker}" if maker else "the stage that writes it"
+        if not have:  # "every" implies "any": a stage never runs on nothing
+            raise InputsMissing(f"no {read.table} for {span(dates)}: run {how} first", read.table)
+        if read.need == "every":
+            if papers is None:
+                papers = published_dates(ctx.warehouse, "papers")
+            missing = sorted((papers & set(dates)) - have)
+            if missing:
+                what = span(missing) if len(missing) > 1 else missing[0].isoformat()
+                raise InputsMissing(
+                    f"no {read.table} for {len(missing)} digest date(s) in {span(dates)} ({what}): "
+                    f"run {how} --start {missing[0]} --end {missing[-1]} first",
+                    read.table,
+                )
+
+
+# ------------------------------------------------------------------------------------ running
+
+
+def run_stages(
+    ctx: RunContext,
+    stages: Sequence[Stage],
+    made_by: Mapping[str, str],
+    on_report: Callable[[StageReport], None] | None = None,
+) -> list[StageReport]:
+    """Run the stages in the order given (each after checking its inputs); raise :class:`GateFailed` at
+    the end if any gate blocked data.
+
+    A stage whose inputs are missing only because the gate blocked them earlier in this run is skipped
+    (the run then ends with :class:`GateFailed`); any other missing input raises :class:`InputsMissing`.
+    ``made_by`` (table → stage) names the command that makes a missing table; ``on_report`` is called
+    with each stage's report as soon as it is recorded (the CLI prints it)."""
+    if ctx.gate is not None and ctx.settings.validate:
+        ctx.gate.warm()
     reports = []
-    for name in names:
-        if name not in STAGES:
-            raise KeyError(f"unknown stage {name!r}; known: {', '.join(STAGES)}")
-        reports.append(STAGES[name](ctx))
+    for stage in stages:
+        params = ctx.params.get(stage.name) or _default_params(stage)
+        t0 = time.perf_counter()
+        try:
+            check_inputs(ctx, stage, params, made_by)
+        except InputsMissing as exc:
+            if exc.table not in ctx.blocked_tables:
+                raise
+            report = StageReport(stage.name, details={"skipped": str(exc)})
+        else:
+            report = stage.run(ctx, params)
+        report.seconds = time.perf_counter() - t0
+        ctx.record(report)
+        reports.append(report)
+        if on_report is not None:
+            on_report(report)
     blocked = [m for r in reports for m in r.blocked]
     if blocked:
         raise GateFailed("\n".join(blocked))  # staging kept for inspection; `digestflow gc` removes it
@@ -156,17 +347,9 @@ def run_stages(ctx: RunContext, names: Iterable[str]) -> list[StageReport]:
     return reports
 
 
-#: Stage order of ``digestflow run``; modules register themselves with @stage on import.
-RUN_ORDER = ["ingest", "terms", "embed", "trends", "erank", "marts"]
+def _default_params(stage: Stage) -> Any:
+    if stage.params is None:
+        return None
+    from digestflow.params import load
 
-
-def _load_stage_modules() -> None:
-    import importlib
-
-    for module in ("digestflow.stages",):
-        importlib.import_module(module)
-
-
-def available_stages() -> list[str]:
-    _load_stage_modules()
-    return [s for s in RUN_ORDER if s in STAGES] + [s for s in STAGES if s not in RUN_ORDER]
+    return load(stage.params)

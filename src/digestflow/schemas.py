@@ -1,4 +1,5 @@
-"""Table schemas, read once from ``schemas/<table>.json`` and turned into Spark, Arrow and DuckDB types.
+"""Table schemas, read once from ``schemas/<table>.json``, and the one map of their column types to Spark,
+Arrow, DuckDB, Trino and Spark SQL names.
 
 The JSON file is the single source of truth: readers, writers, test frames and the structural
 expectations all come from :func:`load`.
@@ -62,40 +63,62 @@ class TableSchema:
         return ", ".join(f"`{c.name}` {c.type}" for c in self.columns)
 
 
+@dataclass(frozen=True)
+class TypeNames:
+    """One schema type under every name the project needs (the one column-type map)."""
+
+    spark: str  # pyspark.sql.types class (also what GE's type expectation compares with)
+    arrow: str  # pyarrow factory
+    duckdb: str
+    trino: str
+    spark_sql: str
+
+
+#: Schema type → its names in Spark, Arrow, DuckDB, Trino and Spark SQL DDL. ``array<T>`` is built from T.
+TYPES: dict[str, TypeNames] = {
+    "string": TypeNames("StringType", "string", "VARCHAR", "varchar", "STRING"),
+    "int": TypeNames("IntegerType", "int32", "INTEGER", "integer", "INT"),
+    "long": TypeNames("LongType", "int64", "BIGINT", "bigint", "BIGINT"),
+    "double": TypeNames("DoubleType", "float64", "DOUBLE", "double", "DOUBLE"),
+    "float": TypeNames("FloatType", "float32", "FLOAT", "real", "FLOAT"),
+    "boolean": TypeNames("BooleanType", "bool_", "BOOLEAN", "boolean", "BOOLEAN"),
+    "date": TypeNames("DateType", "date32", "DATE", "date", "DATE"),
+    # Trino's Hive connector has no zoned timestamp for Parquet; values are UTC.
+    "timestamp": TypeNames("TimestampType", "timestamp", "TIMESTAMPTZ", "timestamp(3)", "TIMESTAMP"),
+}
+_ARRAY = {"duckdb": "{}[]", "trino": "array({})", "spark_sql": "ARRAY<{}>", "spark": "ArrayType"}
+
+
+def _element(name: str) -> str | None:
+    return name[6:-1] if name.startswith("array<") and name.endswith(">") else None
+
+
+def type_name(name: str, engine: str) -> str:
+    """The name of schema type ``name`` in ``engine`` (``duckdb``, ``trino``, ``spark_sql``, ``spark``)."""
+    element = _element(name)
+    if element is not None:
+        return _ARRAY[engine] if engine == "spark" else _ARRAY[engine].format(type_name(element, engine))
+    return getattr(TYPES[name], engine)
+
+
 def _spark_type(name: str) -> Any:
     from pyspark.sql import types as T
 
-    if name.startswith("array<") and name.endswith(">"):
-        return T.ArrayType(_spark_type(name[6:-1]), containsNull=False)
-    simple = {
-        "string": T.StringType(),
-        "int": T.IntegerType(),
-        "long": T.LongType(),
-        "double": T.DoubleType(),
-        "float": T.FloatType(),
-        "boolean": T.BooleanType(),
-        "date": T.DateType(),
-        "timestamp": T.TimestampType(),
-    }
-    return simple[name]
+    element = _element(name)
+    if element is not None:
+        return T.ArrayType(_spark_type(element), containsNull=False)
+    return getattr(T, TYPES[name].spark)()
 
 
 def _arrow_type(name: str) -> Any:
     import pyarrow as pa
 
-    if name.startswith("array<") and name.endswith(">"):
-        return pa.list_(pa.field("element", _arrow_type(name[6:-1]), nullable=False))
-    simple = {
-        "string": pa.string(),
-        "int": pa.int32(),
-        "long": pa.int64(),
-        "double": pa.float64(),
-        "float": pa.float32(),
-        "boolean": pa.bool_(),
-        "date": pa.date32(),
-        "timestamp": pa.timestamp("us", tz="UTC"),
-    }
-    return simple[name]
+    element = _element(name)
+    if element is not None:
+        return pa.list_(pa.field("element", _arrow_type(element), nullable=False))
+    if name == "timestamp":
+        return pa.timestamp("us", tz="UTC")
+    return getattr(pa, TYPES[name].arrow)()
 
 
 @functools.cache

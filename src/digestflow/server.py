@@ -35,16 +35,19 @@ import socket
 import socketserver
 import sys
 import threading
-import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from digestflow.session import share
+from digestflow.stages import STAGES
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-#: Commands the server runs (every command that starts Spark). Others always run in the client.
-SERVED = frozenset({"run", "ingest", "terms", "embed", "trends", "erank", "marts", "validate"})
+#: Commands the server runs (every command that starts Spark: each stage's, run, validate). Others
+#: always run in the client.
+SERVED = frozenset({"run", "validate", *STAGES})
 #: Environment variables a client forwards; they replace the server's own for that command.
 FORWARDED_PREFIXES = ("DIGESTFLOW_", "SPARK_MASTER", "GX_")
 #: Not forwarded: the client's pointer to this server (the server never calls itself).
@@ -52,11 +55,6 @@ SERVER_ENV = "DIGESTFLOW_SERVER"
 
 _session: SparkSession | None = None
 _lock = threading.Lock()
-
-
-def shared_session() -> SparkSession | None:
-    """The server's SparkSession while this process is a stage server, else None."""
-    return _session
 
 
 # --- server -------------------------------------------------------------------------------------
@@ -126,30 +124,6 @@ def _request_env(env: dict[str, str], cwd: str | None) -> Iterator[None]:
         os.chdir(saved_cwd)
 
 
-def _run_command(argv: list[str]) -> int:
-    """Run one ``digestflow`` command line in this process; its exit code as the shell would see it."""
-    import click
-
-    from digestflow.cli import main
-
-    try:
-        main.main(args=argv, prog_name="digestflow", standalone_mode=False)
-        return 0
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return int(exc.exit_code)
-    except click.exceptions.Abort:
-        print("Aborted!", file=sys.stderr)
-        return 1
-    except SystemExit as exc:  # sys.exit(None) is success, sys.exit("message") a failure
-        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
-    except Exception:
-        traceback.print_exc()
-        return 1
-
-
 class _Handler(socketserver.StreamRequestHandler):
     server: _Server
 
@@ -178,7 +152,7 @@ class _Handler(socketserver.StreamRequestHandler):
                     contextlib.redirect_stderr(err):
                 print(f"[stage server pid {os.getpid()}, master {self.server.master}] digestflow {' '.join(argv)}",
                       file=sys.stderr)
-                code = _run_command(argv)
+                code = self.server.dispatch(argv)
             done.set()
             if _session is not None:
                 _session.catalog.clearCache()
@@ -204,14 +178,15 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port: int, token: str, master: str) -> None:
+    def __init__(self, port: int, token: str, master: str, dispatch: Callable[[list[str]], int]) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
-        self.token, self.master = token, master
+        self.token, self.master, self.dispatch = token, master, dispatch
 
 
-def serve(state_file: Path, port: int = 0, master: str | None = None) -> None:
+def serve(state_file: Path, port: int, master: str | None, dispatch: Callable[[list[str]], int]) -> None:
     """Start the session (on ``master``, else the settings'), write the state file, answer commands
-    until SIGTERM/SIGINT (then remove it)."""
+    until SIGTERM/SIGINT (then remove it). ``dispatch(argv) -> exit code`` runs one command line in this
+    process (the CLI passes its own)."""
     import logging
     import signal
 
@@ -219,16 +194,17 @@ def serve(state_file: Path, port: int = 0, master: str | None = None) -> None:
     from digestflow.spark import build_session
 
     global _session
-    settings = Settings().replace(spark_master=master)
+    settings = Settings.from_env().replace(spark_master=master)
     # A long-lived driver: the full JIT (as for a long run), not the C1-only start-up trade.
     _session = build_session(settings, "digestflow-stage-server", days=10**6)
+    share(_session)
     root = logging.getLogger()
     root.handlers[:] = [logging.StreamHandler(_CurrentStderr())]
     root.handlers[0].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.setLevel(logging.WARNING)
     logging.getLogger("digestflow").setLevel(logging.INFO)
     master = _session.sparkContext.master
-    server = _Server(port, secrets.token_urlsafe(24), master)
+    server = _Server(port, secrets.token_urlsafe(24), master, dispatch)
     state_file = Path(state_file).absolute()
     state_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = state_file.with_name(f"{state_file.name}.{os.getpid()}.tmp")
@@ -255,6 +231,7 @@ def serve(state_file: Path, port: int = 0, master: str | None = None) -> None:
         with contextlib.suppress(Exception):  # a group SIGTERM may have stopped the JVM already
             _session.stop()
         _session = None
+        share(None)
 
 
 # --- client -------------------------------------------------------------------------------------
@@ -273,7 +250,7 @@ def _requested_master(argv: list[str]) -> str:
             return argv[i + 1]
         if arg.startswith("--master="):
             return arg.split("=", 1)[1]
-    return Settings().spark_master
+    return Settings.from_env().spark_master
 
 
 def _connect(state: dict[str, Any], timeout: float = 5.0) -> socket.socket:

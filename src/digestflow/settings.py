@@ -1,67 +1,51 @@
-"""One settings object, built from ``DIGESTFLOW_*`` environment variables with local defaults.
+"""Where data lives and how Spark runs: one typed settings object (see :mod:`digestflow.params`).
 
-CLI flags override fields with :meth:`Settings.replace`. Nothing here touches the disk or starts a
-service; paths are kept as given (a local path or a URI such as ``file:///…``, ``s3a://…``).
+:meth:`Settings.from_env` reads the ``DIGESTFLOW_*`` / ``SPARK_MASTER`` variables once, at the boundary
+(CLI, job entry point, test); CLI flags override fields with :meth:`Settings.replace`. Nothing here
+touches the disk or starts a service; paths are kept as given (a local path or a URI such as
+``file:///…``, ``s3a://…``). Stage tunables are not settings: each stage declares its own parameter class.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
-from typing import ClassVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+from digestflow.params import describe, infos, load, param, parse_optional_int
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where data lives and how Spark runs. Every field has an env var, shown in ``describe()``."""
+    """Every field has an environment variable (``digestflow settings`` lists them)."""
 
-    landing: str = field(default_factory=lambda: _env("DIGESTFLOW_LANDING", "data/landing"))
-    warehouse: str = field(default_factory=lambda: _env("DIGESTFLOW_WAREHOUSE", "data/warehouse"))
-    spark_master: str = field(default_factory=lambda: _env("SPARK_MASTER", "local[*]"))
-    shuffle_partitions: int = field(
-        default_factory=lambda: int(_env("DIGESTFLOW_SHUFFLE_PARTITIONS", "4"))
-    )
-    driver_memory: str = field(default_factory=lambda: _env("DIGESTFLOW_DRIVER_MEMORY", "2g"))
-    executor_memory: str = field(default_factory=lambda: _env("DIGESTFLOW_EXECUTOR_MEMORY", "1g"))
-    embed_model: str = field(default_factory=lambda: _env("DIGESTFLOW_EMBED_MODEL", "hashing"))
-    validate: bool = field(
-        default_factory=lambda: _env("DIGESTFLOW_VALIDATE", "1").lower() not in {"0", "false", "no"}
-    )
-    py_files: str = field(default_factory=lambda: _env("DIGESTFLOW_PY_FILES", ""))
+    landing: str = param("data/landing", env="DIGESTFLOW_LANDING", help="Landing folder with digest files.")
+    warehouse: str = param("data/warehouse", env="DIGESTFLOW_WAREHOUSE", help="Warehouse root.")
+    spark_master: str = param("local[*]", env="SPARK_MASTER", help="Spark master.")
+    shuffle_partitions: int = param(4, env="DIGESTFLOW_SHUFFLE_PARTITIONS")
+    driver_memory: str = param("2g", env="DIGESTFLOW_DRIVER_MEMORY")
+    executor_memory: str = param("1g", env="DIGESTFLOW_EXECUTOR_MEMORY")
+    validate: bool = param(True, env="DIGESTFLOW_VALIDATE", help="Run the validation gate.")
+    py_files: str = param("", env="DIGESTFLOW_PY_FILES")
     # Cluster sizing: None leaves Spark's own default (all free cores of a standalone cluster, 1 core
     # per executor on YARN/Kubernetes). spark-submit --conf values win over these.
-    executor_cores: int | None = field(
-        default_factory=lambda: int(v) if (v := _env("DIGESTFLOW_EXECUTOR_CORES", "")) else None
-    )
-    max_cores: int | None = field(
-        default_factory=lambda: int(v) if (v := _env("DIGESTFLOW_MAX_CORES", "")) else None
-    )
+    executor_cores: int | None = param(None, env="DIGESTFLOW_EXECUTOR_CORES", parse=parse_optional_int)
+    max_cores: int | None = param(None, env="DIGESTFLOW_MAX_CORES", parse=parse_optional_int)
     # Any other Spark/Hadoop conf, "key=value" pairs separated by commas or newlines
     # (e.g. "spark.hadoop.fs.s3a.endpoint=http://minio:9000"); applied last, so it overrides the above.
-    spark_conf: str = field(default_factory=lambda: _env("DIGESTFLOW_SPARK_CONF", ""))
-    jvm_opts: str | None = field(default_factory=lambda: os.environ.get("DIGESTFLOW_JVM_OPTS"))
+    spark_conf: str = param("", env="DIGESTFLOW_SPARK_CONF")
+    jvm_opts: str | None = param(None, env="DIGESTFLOW_JVM_OPTS")
 
-    ENV_VARS: ClassVar[dict[str, str]] = {
-        "landing": "DIGESTFLOW_LANDING",
-        "warehouse": "DIGESTFLOW_WAREHOUSE",
-        "spark_master": "SPARK_MASTER",
-        "shuffle_partitions": "DIGESTFLOW_SHUFFLE_PARTITIONS",
-        "driver_memory": "DIGESTFLOW_DRIVER_MEMORY",
-        "executor_memory": "DIGESTFLOW_EXECUTOR_MEMORY",
-        "embed_model": "DIGESTFLOW_EMBED_MODEL",
-        "validate": "DIGESTFLOW_VALIDATE",
-        "py_files": "DIGESTFLOW_PY_FILES",
-        "executor_cores": "DIGESTFLOW_EXECUTOR_CORES",
-        "max_cores": "DIGESTFLOW_MAX_CORES",
-        "spark_conf": "DIGESTFLOW_SPARK_CONF",
-        "jvm_opts": "DIGESTFLOW_JVM_OPTS",
-    }
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then the environment (``os.environ`` unless given), then non-None ``overrides``."""
+        return load(cls, os.environ if environ is None else environ, **overrides)
+
+    @classmethod
+    def env_vars(cls) -> dict[str, str]:
+        return {i.name: i.env for i in infos(cls) if i.env}
 
     def replace(self, **overrides: object) -> Settings:
         """A copy with the given fields replaced; ``None`` values (unset CLI flags) are ignored."""
@@ -79,5 +63,5 @@ class Settings:
             conf[key.strip()] = value.strip()
         return conf
 
-    def describe(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in self.ENV_VARS}
+    def describe(self) -> list[tuple[str, str, str | None]]:
+        return describe(self)

@@ -168,7 +168,7 @@ def warm_up(settings: Settings) -> Path:
     code = (
         "from digestflow.settings import Settings\n"
         "from digestflow.spark import build_session\n"
-        f"s = build_session(Settings().replace(spark_master='local[2]', jvm_opts={opts!r}), 'digestflow-warmup')\n"
+        f"s = build_session(Settings.from_env().replace(spark_master='local[2]', jvm_opts={opts!r}), 'digestflow-warmup')\n"
         "df = s.range(1000).selectExpr('id % 7 AS k', 'CAST(id AS STRING) AS v')\n"
         "df.groupBy('k').count().collect()\n"
         "s.createDataFrame([(1, 'a')], 'a int, b string').mapInArrow(lambda it: it, 'a int, b string').collect()\n"

@@ -38,50 +38,12 @@ from digestflow.resources import resource_dir
 PLACEHOLDER = "${warehouse}"
 ALLOWED_STATEMENTS = frozenset({"SELECT", "EXPLAIN", "CREATE", "DROP"})
 
-_DUCKDB_TYPES = {
-    "string": "VARCHAR",
-    "int": "INTEGER",
-    "long": "BIGINT",
-    "double": "DOUBLE",
-    "float": "FLOAT",
-    "boolean": "BOOLEAN",
-    "date": "DATE",
-    "timestamp": "TIMESTAMPTZ",
-}
-_TRINO_TYPES = {
-    "string": "varchar",
-    "int": "integer",
-    "long": "bigint",
-    "double": "double",
-    "float": "real",
-    "boolean": "boolean",
-    "date": "date",
-    "timestamp": "timestamp(3)",  # the Hive connector has no zoned timestamp for Parquet; values are UTC
-}
-_SPARK_TYPES = {
-    "string": "STRING",
-    "int": "INT",
-    "long": "BIGINT",
-    "double": "DOUBLE",
-    "float": "FLOAT",
-    "boolean": "BOOLEAN",
-    "date": "DATE",
-    "timestamp": "TIMESTAMP",
-}
-
-
 class QueryRefused(ValueError):
     """The query tried to write, attach, install or read outside the warehouse."""
 
 
-def _type(name: str, table: dict[str, str], array: str) -> str:
-    if name.startswith("array<") and name.endswith(">"):
-        return array.format(_type(name[6:-1], table, array))
-    return table[name]
-
-
 def duckdb_type(name: str) -> str:
-    return _type(name, _DUCKDB_TYPES, "{}[]")
+    return schemas.type_name(name, "duckdb")
 
 
 def _quote(text: str) -> str:
@@ -125,7 +87,7 @@ def render_duckdb_views() -> str:
 def render_trino(table: str, catalog: str = "hive", schema_name: str = "digestflow") -> str:
     schema = schemas.load(table)
     cols = ",\n".join(
-        f"  {c.name} {_type(c.type, _TRINO_TYPES, 'array({})')} COMMENT {_quote(c.description)}"
+        f"  {c.name} {schemas.type_name(c.type, 'trino')} COMMENT {_quote(c.description)}"
         for c in _columns_partition_last(schema)
     )
     props = [f"external_location = '{PLACEHOLDER}/{table}'", "format = 'PARQUET'"]
@@ -149,7 +111,7 @@ def render_trino(table: str, catalog: str = "hive", schema_name: str = "digestfl
 def render_spark(table: str, database: str = "digestflow") -> str:
     schema = schemas.load(table)
     cols = ",\n".join(
-        f"  {c.name} {_type(c.type, _SPARK_TYPES, 'ARRAY<{}>')} COMMENT {_quote(c.description)}"
+        f"  {c.name} {schemas.type_name(c.type, 'spark_sql')} COMMENT {_quote(c.description)}"
         for c in _columns_partition_last(schema)
     )
     text = (

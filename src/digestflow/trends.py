@@ -1,6 +1,6 @@
 """Keyword trends from ``paper_terms``: rising, falling, bursting and new terms at one run date.
 
-The split follows the data size (DESIGN.md §6, docs/trends.md):
+The split follows the data size (docs/trends.md):
 
 - **Spark** (:func:`fold_plurals`, :func:`term_series`, :func:`daily_volume`) reads the lookback's
   ``paper_terms`` rows (hundreds of thousands), folds plural head nouns, deduplicates per paper and
@@ -18,11 +18,8 @@ Mann–Kendall and Sen's slope are evaluated for thousands of terms at once here
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
-import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -32,6 +29,8 @@ import pandas as pd
 from scipy.stats import norm
 
 from digestflow.metrics import trendstats as ts
+from digestflow.params import parse_days
+from digestflow.stages.trends import TrendParams
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -112,65 +111,6 @@ PLURAL_EXCEPTIONS: frozenset[str] = frozenset(
     """
     )
 )
-
-
-@dataclass(frozen=True)
-class TrendParams:
-    """Every tunable of the trends stage, with the values docs/trends.md justifies."""
-
-    windows: tuple[int, ...] = (7, 28)  # target windows, days ending at as_of
-    baseline_days: int = 182  # baseline window right before each target window (26 weeks)
-    alpha0: float = ts.DEFAULT_ALPHA0  # Dirichlet prior mass (weak; prior shares from the baseline)
-    prior_pseudocount: float = 0.5  # smoothing of the baseline shares that form the prior
-    min_df: int = 3  # support floor: papers over the lookback for a term to be scored at all
-    new_min_df: int = 3  # a new term needs this many papers in the target window
-    weirdness_min: float = 25.0  # unigram: corpus frequency / general-English frequency
-    npmi_min: float = 0.25  # multiword: normalised PMI of its parts
-    mk_min_points: int = 28  # days with papers needed before Mann–Kendall is reported
-    mk_min_df: int = 10  # papers over the lookback needed before Mann–Kendall is reported
-    burst_s: float = 2.0
-    burst_gamma: float = 1.0
-    sparkline_top: int = 50  # term_stats holds terms ranked up to this (plus new and bursting ones)
-    nested_min_z: float = 1.0  # nested-phrase suppression judges only terms that move at least this much
-
-    @classmethod
-    def from_env(cls, **overrides: object) -> TrendParams:
-        """Defaults, then ``DIGESTFLOW_TRENDS_WINDOWS`` (e.g. ``7d,28d``) and ``DIGESTFLOW_TRENDS_BASELINE``
-        (e.g. ``26w``), then non-None ``overrides`` (the CLI's flags)."""
-        values: dict[str, object] = {}
-        windows = os.environ.get("DIGESTFLOW_TRENDS_WINDOWS", "").strip()
-        if windows:
-            values["windows"] = tuple(sorted({parse_days(w) for w in windows.split(",") if w.strip()}))
-        baseline = os.environ.get("DIGESTFLOW_TRENDS_BASELINE", "").strip()
-        if baseline:
-            values["baseline_days"] = parse_days(baseline)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return dataclasses.replace(cls(), **values)  # type: ignore[arg-type]
-
-    def __post_init__(self) -> None:
-        if not self.windows or min(self.windows) < 1 or self.baseline_days < 1:
-            raise ValueError(
-                f"windows and baseline must be >= 1 day, got {self.windows}, {self.baseline_days}"
-            )
-
-    def lookback_start(self, as_of: dt.date) -> dt.date:
-        """First day any window reads: the longest target window plus its baseline, ending at as_of."""
-        return as_of - dt.timedelta(days=max(self.windows) + self.baseline_days - 1)
-
-    def lookback_days(self, as_of: dt.date) -> list[dt.date]:
-        start = self.lookback_start(as_of)
-        return [start + dt.timedelta(days=i) for i in range((as_of - start).days + 1)]
-
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([dw])\s*$")
-
-
-def parse_days(text: str) -> int:
-    """``'7d'`` → 7, ``'26w'`` → 182 (the CLI's window and baseline syntax)."""
-    match = _DURATION.match(text.lower())
-    if not match or int(match.group(1)) < 1:
-        raise ValueError(f"expected a duration like '7d' or '26w', got {text!r}")
-    return int(match.group(1)) * (7 if match.group(2) == "w" else 1)
 
 
 # ------------------------------------------------------------------------------------- Spark side

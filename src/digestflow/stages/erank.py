@@ -7,56 +7,105 @@ of the run. See docs/erank.md for why.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from dataclasses import dataclass
+from typing import Any
 
-from digestflow import io, schemas
-from digestflow.erank import (
-    CALENDAR_KINDS,
-    ErankConfig,
-    calendar_read_dates,
-    calendar_set_rows,
-    erank_stats,
-    owned_periods,
-    set_sizes,
-    term_read_dates,
-    term_set_rows,
-    window_days,
-)
-from digestflow.pipeline import RunContext, StageReport, stage
+import click
+
+from digestflow import io
+from digestflow.params import load, param, parse_days
+from digestflow.pipeline import Read, RunContext, Stage, StageReport, UserError
+from digestflow.stages import StageCli
 
 
-@stage("erank")
-def erank(ctx: RunContext) -> StageReport:
+@dataclass(frozen=True)
+class ErankConfig:
+    """How erank_stats are computed; every field has a ``DIGESTFLOW_ERANK_<FIELD>`` env var.
+
+    ``at_n_m`` = 8 because real days hold 1–50 papers (median 15; 56 of 521 days have fewer than 8),
+    weeks 26–224: at m = 8 almost every day, and every week and month, gets a size-matched erank, so
+    day, week and month sets are comparable on one scale.
+    """
+
+    eps: float = param(1e-7, env="DIGESTFLOW_ERANK_EPS")  # = metrics.spectrum.DEFAULT_EPS
+    at_n_m: int = param(8, env="DIGESTFLOW_ERANK_AT_N_M", flag="--at-n-m", help="Subsample size of erank_at_n.")
+    at_n_b: int = param(200, env="DIGESTFLOW_ERANK_AT_N_B")
+    ci: float = param(0.95, env="DIGESTFLOW_ERANK_CI")
+    seed: int = param(0, env="DIGESTFLOW_ERANK_SEED")
+    gram_threshold: int = param(
+        20_000, env="DIGESTFLOW_ERANK_GRAM_THRESHOLD", flag="--gram-threshold",
+        help="Sets above this many rows take the Gram route.",
+    )
+    pool_rows: int = param(4_096, env="DIGESTFLOW_ERANK_POOL_ROWS")
+    gram_partition_rows: int = param(500_000, env="DIGESTFLOW_ERANK_GRAM_PARTITION_ROWS")
+    top_terms: int = param(10, env="DIGESTFLOW_ERANK_TOP_TERMS")
+    term_window: str = param("28d", env="DIGESTFLOW_ERANK_TERM_WINDOW")
+    terms: bool = param(True, env="DIGESTFLOW_ERANK_TERMS", help="Also measure the top-term sets.")
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> ErankConfig:
+        """Defaults, then ``DIGESTFLOW_ERANK_<FIELD>`` variables, then non-None ``overrides``."""
+        return load(cls, os.environ, **overrides)
+
+    def __post_init__(self) -> None:
+        parse_days(self.term_window)
+
+
+
+
+def trend_dates(ctx: RunContext, config: ErankConfig) -> list[dt.date]:
+    """as_of dates of the run with published keyword_trends: the term sets' dates."""
+    if not config.terms:
+        return []
+    found = io.existing_partitions(ctx.warehouse, "keyword_trends", io.date_partitions(ctx.dates, "as_of"))
+    return [p["as_of"] for p in found]
+
+
+def term_dates(ctx: RunContext, config: ErankConfig) -> list[dt.date]:
+    from digestflow.erank import term_read_dates
+
+    return term_read_dates(trend_dates(ctx, config), parse_days(config.term_window))
+
+
+def run(ctx: RunContext, config: ErankConfig) -> StageReport:
     """Measure every day, week, month (and top-term) set touched by [start, end], for every model."""
     from pyspark.sql import functions as F
 
-    config = ErankConfig.from_env()
+    from digestflow.erank import (
+        CALENDAR_KINDS,
+        calendar_read_dates,
+        calendar_set_rows,
+        erank_stats,
+        owned_periods,
+        set_sizes,
+        term_read_dates,
+        term_set_rows,
+    )
+
     report = StageReport("erank")
     models = embedding_models(ctx)
     periods = owned_periods(ctx.dates)
     owned = [{"set_kind": k, "period": p} for k in CALENDAR_KINDS for p in periods]
-    with_terms = terms_available(ctx)
     # Term sets exist only for as_of dates with published keyword_trends (a `digestflow run` publishes
     # its last date's): read paper_terms for their windows, not for every date of the run.
-    trend_dates = (
-        [p["as_of"] for p in io.existing_partitions(ctx.warehouse, "keyword_trends", io.date_partitions(ctx.dates, "as_of"))]
-        if with_terms
-        else []
-    )
-    term_dates = term_read_dates(trend_dates, window_days(config.term_window))
-    days = sorted(set(calendar_read_dates(periods)) | set(term_dates))
+    as_of_dates = trend_dates(ctx, config)
+    terms_read = term_read_dates(as_of_dates, parse_days(config.term_window))
+    days = sorted(set(calendar_read_dates(periods)) | set(terms_read))
     embeddings = ctx.read("embeddings", [{"model": m, "digest_date": d} for m in models for d in days])
 
     rows = calendar_set_rows(embeddings, periods)
-    if trend_dates:
+    if as_of_dates:
         terms = term_set_rows(
             embeddings,
-            ctx.read("paper_terms", io.date_partitions(term_dates)),
-            ctx.read("keyword_trends", io.date_partitions(trend_dates, "as_of")),
+            ctx.read("paper_terms", io.date_partitions(terms_read)),
+            ctx.read("keyword_trends", io.date_partitions(as_of_dates, "as_of")),
             top=config.top_terms,
             window=config.term_window,
         )
         rows = rows.unionByName(terms)
+    with_terms = config.terms and io.table_dir(ctx.warehouse, "keyword_trends").is_dir()
     if with_terms:
         owned += [{"set_kind": "term", "period": d.isoformat()} for d in ctx.dates]
 
@@ -87,14 +136,59 @@ def embedding_models(ctx: RunContext) -> list[str]:
     return sorted(p.name.split("=", 1)[1] for p in root.glob("model=*") if p.is_dir())
 
 
-def terms_available(ctx: RunContext) -> bool:
-    """Term sets need the terms and trends stages' tables; without them only calendar sets are built."""
-    if os.environ.get("DIGESTFLOW_ERANK_TERMS", "1").lower() in {"0", "false", "no"}:
-        return False
-    known = set(schemas.tables())
-    if not {"paper_terms", "keyword_trends"} <= known:
-        return False
-    return io.table_dir(ctx.warehouse, "keyword_trends").is_dir()
+# --- command line: --input measures the sets of a file instead of the warehouse ------------------
+
+INPUT_OPTIONS = ("input_file", "set_col", "vector_col", "fmt", "out")
 
 
-__all__ = ["embedding_models", "erank", "terms_available"]
+def _before(settings: Any, config: ErankConfig, flags: dict[str, Any], *, start: dt.date | None,
+            end: dt.date | None, input_file: Any, set_col: str | None, vector_col: str, fmt: str, out: Any) -> bool:
+    if input_file is None:
+        return False
+    if start is not None or end is not None:
+        raise click.UsageError("--input measures a file: give no --date/--start/--end with it")
+    from digestflow.erank import external_stats, render_stats, write_stats_file
+
+    try:
+        rows = external_stats(input_file, config, set_col=set_col, vector_col=vector_col)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    click.echo(render_stats(rows, fmt), nl=False)
+    if out is not None:
+        write_stats_file(rows, out)
+        click.echo(f"wrote {len(rows)} rows to {out}", err=True)
+    return True
+
+
+STAGE = Stage(
+    name="erank",
+    doc="""Effective-rank statistics: of the day/week/month/term sets of the dates (→ erank_stats), or of
+    the sets in one --input file (printed; --out writes them too).
+
+    Calendar sets are recomputed for every month the run's dates touch (from published embeddings of
+    those months plus six days); top-term sets for the run's as_of dates that have keyword_trends
+    (docs/erank.md).""",
+    reads=(
+        Read("embeddings", need="every"),
+        Read("paper_terms", term_dates, "the 28-day windows of the run's as_of dates with keyword_trends",
+             need="optional"),
+        Read("keyword_trends", lambda ctx, c: ctx.dates, "the run's dates (as_of)", need="optional",
+             column="as_of"),
+    ),
+    writes=("erank_stats",),
+    run=run,
+    params=ErankConfig,
+    cli=StageCli(
+        options=(
+            click.option("--input", "input_file", type=click.Path(dir_okay=False, exists=True, path_type=None),
+                         help="Measure the sets of this .parquet (vector + set columns) or .npy file instead "
+                              "of the warehouse."),
+            click.option("--set-col", help="Set column of --input (default: 'set' if present, else one set per file)."),
+            click.option("--vector-col", default="vector", show_default=True, help="Vector column of --input."),
+            click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True),
+            click.option("--out", type=click.Path(dir_okay=False), help="Also write the rows to this .parquet file."),
+        ),
+        before=_before,
+        extra=INPUT_OPTIONS,
+    ),
+)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from pyspark.sql import functions as F
+from typing import Any
 
 from digestflow import io
-from digestflow.pipeline import RunContext, StageReport, stage
-from digestflow.terms import extract_terms
+from digestflow.pipeline import Read, RunContext, Stage, StageReport
 
 
-@stage("terms")
-def terms(ctx: RunContext) -> StageReport:
+def run(ctx: RunContext, _params: Any) -> StageReport:
     """Candidate 1-3-grams per paper; corpus-wide decisions (plurals, termhood) wait for the trends stage."""
+    from pyspark.sql import functions as F
+
+    from digestflow.terms import extract_terms
+
     owned = io.date_partitions(ctx.dates)
     report = StageReport("terms")
     ctx.publish("paper_terms", extract_terms(ctx.read("papers", owned)), owned, report)
@@ -25,3 +27,15 @@ def terms(ctx: RunContext) -> StageReport:
     report.rows_out = int(totals["rows"]) if totals else 0
     report.details = {"papers_with_terms": report.rows_in}
     return report
+
+
+STAGE = Stage(
+    name="terms",
+    doc="""Extract candidate terms (1-3-grams per paper) of the dates' papers into paper_terms.
+
+    Per paper and date only: corpus-wide decisions (plural folding, termhood) wait for the trends stage,
+    so a date's partition depends on that date's papers alone (docs/trends.md).""",
+    reads=(Read("papers"),),
+    writes=("paper_terms",),
+    run=run,
+)

