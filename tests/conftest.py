@@ -40,7 +40,7 @@ def seed_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def spark():
-    """One SparkSession for the whole test session: local[2], UTC, UI off (STYLE.md §8)."""
+    """One SparkSession for the whole test session: local[2], UTC, UI off (docs/conventions.md#tests)."""
     from digestflow.settings import Settings
     from digestflow.spark import build_session
 

@@ -39,7 +39,8 @@ COMPARED = ("erank", "erank_rv", "stable_rank", "participation_ratio", "alpha", 
 
 
 def reference(X: np.ndarray, eps: float = 1e-7) -> dict[str, float]:
-    """DESIGN.md §5 written out again from numpy.linalg.svd/eigvalsh, sharing no code with the package."""
+    """docs/design.md#effective-rank written out again from numpy.linalg.svd/eigvalsh, sharing no code
+    with the package."""
     n, d = X.shape
     s = np.linalg.svd(X, compute_uv=False)
     p = s / s.sum()

@@ -1,5 +1,5 @@
-"""Term extraction: each normalisation rule of DESIGN.md §6 / NOTES.md "Normalisation traps" on
-hand-written sentences whose expected terms are spelled out here, plus the stage's per-date independence.
+"""Term extraction: each normalisation rule of docs/trends.md §1 / docs/findings.md "Normalisation traps"
+on hand-written sentences whose expected terms are spelled out here, plus the stage's per-date independence.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The project ships no copied abstracts, so every title and abstract here is assembled from a vocabulary
 and sentence templates written for this module. The output has the exact shape of a real "Daily Papers"
-digest (DESIGN.md §3): header lines, a year-less date line, then title/abstract pairs, all separated by
-blank lines, UTF-8 with LF and sometimes no trailing newline.
+digest (docs/design.md#digest-format): header lines, a year-less date line, then title/abstract pairs,
+all separated by blank lines, UTF-8 with LF and sometimes no trailing newline.
 
 Everything is a pure function of ``(days, start, seed, scale, plants)``: ``random.Random`` instances
 seeded from ``seed`` drive it, there is no clock, and the only module state is a cache of sentences

@@ -1,4 +1,4 @@
-"""Candidate terms per paper: Spark SQL expressions only, no Python UDF (DESIGN.md §6, NOTES.md traps).
+"""Candidate terms per paper: Spark SQL only, no Python UDF (docs/findings.md "Normalisation traps").
 
 :func:`extract_terms` turns ``papers`` rows into ``paper_terms`` rows. Every step is a built-in Spark
 expression (regexp_replace, split, higher-order ``transform``/``slice``, explode, group-by), so the work

@@ -1,5 +1,6 @@
-"""Effective-rank statistics: hand values from DESIGN.md §5, independent numpy references, the
-SVD ↔ Gram agreement, degenerate sets and the measured facts of NOTES.md "Spectrum statistics"."""
+"""Effective-rank statistics: hand values from docs/design.md#effective-rank, independent numpy
+references, the SVD ↔ Gram agreement, degenerate sets and the measured facts of docs/findings.md
+"Spectrum statistics"."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def reference_erank(s: np.ndarray, eps: float) -> float:
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
-# --- hand values (DESIGN.md §5, ε = 0) -------------------------------------------------------------
+# --- hand values (docs/design.md#effective-rank, ε = 0) ---------------------------------------------
 
 
 def test_keys_are_exactly_the_contract():
@@ -282,7 +283,7 @@ def test_alpha_default_range_stops_at_numerical_zeros():
     assert spectrum_stats(small[:2])["alpha"] is None  # one centered direction: nothing to fit
 
 
-# --- participation ratio with a large mean (NOTES: float32 one-pass gave 11.9 instead of 31.8) ---------
+# --- participation ratio with a large mean (docs/findings.md: float32 one-pass gave 11.9, not 31.8) ---
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -370,7 +371,8 @@ def test_gram_accumulator_rejects_mismatched_input():
 
 
 def test_gram_numerical_rank_is_the_documented_weak_spot():
-    """Läuchli matrix: the SVD sees δ = 1e-9, XᵀX = 11ᵀ + δ²I cannot (NOTES: condition number squared)."""
+    """Läuchli matrix: the SVD sees δ = 1e-9, XᵀX = 11ᵀ + δ²I cannot (condition number squared,
+    docs/findings.md "Spectrum statistics")."""
     d, delta = 6, 1e-9
     X = np.vstack([np.ones(d), delta * np.eye(d)])
     assert spectrum_stats(X)["numerical_rank"] == np.linalg.matrix_rank(X) == d
@@ -428,7 +430,8 @@ def test_spectrum_stats_rejects_a_non_matrix():
 
 
 def test_erank_at_n_removes_the_size_bias():
-    """NOTES: isotropic d = 64 has erank/d ≈ 0.80 at n = 64 but ≈ 1 for large n; at a fixed m they agree."""
+    """Isotropic d = 64 has erank/d ≈ 0.80 at n = 64 but ≈ 1 for large n (docs/findings.md "Spectrum
+    statistics"); at a fixed m they agree."""
     rng = np.random.default_rng(12)
     small, large = rng.standard_normal((100, 64)), rng.standard_normal((4000, 64))
     raw_small, raw_large = spectrum_stats(small)["erank"], spectrum_stats(large)["erank"]

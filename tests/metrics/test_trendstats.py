@@ -114,7 +114,7 @@ def _neg_log_binom(k: int, n: int, p: float) -> float:
 
 
 def _path_cost(states: list[int], r: list[int], d: list[int], s: float = 2.0, gamma: float = 1.0) -> float:
-    """Kleinberg's objective for one state path, starting from state 0 before day 0 (NOTES.md)."""
+    """Kleinberg's objective for one state path, starting from state 0 before day 0 (docs/findings.md)."""
     n_days = len(r)
     p0 = sum(r) / sum(d)
     rates = (p0, min(s * p0, 0.99999))

@@ -1,6 +1,6 @@
 """Metrics computed on plain Python/numpy data, free of Spark so they can be tested and reused anywhere.
 
 `trendstats` scores rising and falling keywords; `spectrum` holds the effective-rank statistics of
-embedding sets (DESIGN.md §5): an exact SVD route for sets that fit in memory and a mergeable float64
-Gram accumulator for sets that do not.
+embedding sets (docs/design.md#effective-rank): an exact SVD route for sets that fit in memory and a
+mergeable float64 Gram accumulator for sets that do not.
 """

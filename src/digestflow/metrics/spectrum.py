@@ -1,4 +1,4 @@
-"""Effective-rank statistics of embedding sets, defined exactly as in DESIGN.md §5.
+"""Effective-rank statistics of embedding sets, defined exactly as in docs/design.md#effective-rank.
 
 Two routes give the same numbers (to ~1e-9 on full-rank float64 data) so a set can be measured wherever
 it lives:
@@ -8,8 +8,8 @@ it lives:
   and serialisable to plain arrays so a Spark job can sum partial results per set and finish on the
   driver with a d×d eigendecomposition.
 
-Both return a dict with the keys in `STAT_KEYS`. Which spectrum each statistic uses matters (NOTES.md:
-centering moved erank from 20.8 to 353.7 on real embeddings):
+Both return a dict with the keys in `STAT_KEYS`. Which spectrum each statistic uses matters (docs/findings.md
+"Spectrum statistics": centering moved erank from 20.8 to 353.7 on real embeddings):
 
 * uncentered X (raw singular values s): erank, erank_rv, stable_rank, numerical_rank, top1_share;
 * centered covariance C (eigenvalues λ): participation_ratio, alpha;
@@ -155,7 +155,7 @@ class GramAccumulator:
     anyway, and the sums stay usable for diagnosis).
 
     Everything is accumulated in float64 whatever the input dtype: a float32 Gram matrix gave 65
-    negative eigenvalues and moved erank by 0.3% (NOTES.md).
+    negative eigenvalues and moved erank by 0.3% (docs/findings.md "Spectrum statistics").
 
     Limits of the route, by construction:
 
@@ -167,7 +167,7 @@ class GramAccumulator:
       those matter.
     * The centered covariance is XᵀX − nμμᵀ, which cancels: its relative error grows like
       machine-eps · ‖μ‖² / (per-direction variance). Fine in float64 for embedding-like means (the
-      float32 one-pass failure in NOTES.md is gone), not for mean/std beyond ~1e4.
+      float32 one-pass failure in docs/findings.md is gone), not for mean/std beyond ~1e4.
     """
 
     def __init__(self, d: int) -> None:
@@ -310,7 +310,7 @@ def erank_at_n(
 ) -> tuple[float | None, float | None, float | None]:
     """Size-corrected erank: (mean, lo, hi) of the erank of B random m-row subsamples of X.
 
-    erank is biased by n (worst near n = d, NOTES.md), so sets of different sizes are compared at one
+    erank is biased by n (worst near n = d, docs/findings.md), so sets of different sizes are compared at one
     subsample size m. Subsamples are drawn without replacement, independently, from
     `np.random.default_rng(seed)`, so the result is deterministic for a seed.
 

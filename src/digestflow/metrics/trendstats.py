@@ -1,8 +1,8 @@
 """Trend statistics on per-term count arrays: plain numpy/scipy, no Spark, no I/O.
 
-The keyword-trend stage (DESIGN.md §6) groups term statistics per term and calls these functions on the
+The keyword-trend stage (docs/trends.md) groups term statistics per term and calls these functions on the
 arrays; keeping them pure makes them testable against hand arithmetic and brute force. Formulas follow
-docs/NOTES.md "Trend statistics (exact forms)":
+docs/findings.md "Trend statistics":
 
 - :func:`log_odds_dirichlet` — rising/falling between a target and a baseline window, log-odds ratio
   with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008, *Fightin' Words*, Political
@@ -44,11 +44,11 @@ D = TypeVar("D")
 
 # Total prior pseudo-count spread over the vocabulary. Weak on purpose: a window's n_T (term mentions)
 # is in the thousands or more, so known terms are barely shrunk, while a term absent from the baseline
-# (α_w ≈ 100 · 1e-5) gets σ² ≈ 1/α_w and hence a small ζ. NOTES.md measured the planted riser ranked
-# first for α_0 anywhere in 1…10⁴; 100 sits in the middle of that range on a log scale.
+# (α_w ≈ 100 · 1e-5) gets σ² ≈ 1/α_w and hence a small ζ. The planted riser ranked first for α_0 anywhere
+# in 1…10⁴ (docs/findings.md "Trend statistics"); 100 sits in the middle of that range on a log scale.
 DEFAULT_ALPHA0 = 100.0
 
-# Nested-phrase rule thresholds (NOTES.md "Nested phrases").
+# Nested-phrase rule thresholds (docs/findings.md "Nested phrases").
 NESTED_EXPLAINS = 0.8
 NESTED_MINOR = 0.5
 
@@ -82,7 +82,7 @@ def log_odds_dirichlet(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Log-odds ratio δ_w and its z-score ζ_w = δ_w/σ_w per term, target window vs baseline window.
 
-    Monroe, Colaresi & Quinn (2008), informative Dirichlet prior, exactly as in NOTES.md::
+    Monroe, Colaresi & Quinn (2008), informative Dirichlet prior, exactly as in docs/findings.md::
 
         α_w = α_0 · π_w
         δ_w = ln[(y_wT+α_w)/(n_T+α_0−y_wT−α_w)] − ln[(y_wB+α_w)/(n_B+α_0−y_wB−α_w)]
@@ -94,8 +94,8 @@ def log_odds_dirichlet(
 
     ``prior_share`` (π_w, > 0, scalar or per term) must be a background share taken from the baseline
     window (e.g. :func:`smoothed_shares` of the baseline counts) or a uniform 1/V. Do **not** pass a
-    strong per-term prior whose mean comes from all history: NOTES.md records it ranking a long-falling
-    word as a riser on real data. ``alpha0`` is the total prior pseudo-count; the default
+    strong per-term prior whose mean comes from all history: it ranked a long-falling word as a riser
+    on real data (docs/findings.md). ``alpha0`` is the total prior pseudo-count; the default
     (:data:`DEFAULT_ALPHA0` = 100) keeps the prior weak relative to a window's n_T.
 
     Brand-new terms get a moderate ζ by design (σ² is dominated by 1/α_w); list them separately.
@@ -130,7 +130,7 @@ def log_odds_dirichlet(
 def kleinberg_bursts(r: ArrayLike, d: ArrayLike, s: float = 2.0, gamma: float = 1.0) -> np.ndarray:
     """Burst state (0 = base, 1 = burst) per day from daily (r_t = df of the term, d_t = papers).
 
-    Kleinberg (2002) two-state batched automaton, exact Viterbi (NOTES.md)::
+    Kleinberg (2002) two-state batched automaton, exact Viterbi (docs/findings.md)::
 
         p0 = Σ r / Σ d;  p1 = min(s·p0, 0.99999)
         cost(i, t) = −ln Binom(r_t; d_t, p_i)
@@ -233,7 +233,7 @@ def mann_kendall(x: ArrayLike) -> tuple[float, float, float, float]:
 
     NaNs are skipped (as pymannkendall does). With fewer than 3 points, or a constant series
     (Var(S) = 0), there is no test and all four values are NaN. The normal approximation is poor on
-    short series — NOTES.md found it useless on 8 weekly points — so the caller should also require a
+    short series — useless on 8 weekly points (docs/findings.md) — so the caller should also require a
     minimum number of points (e.g. ≥ 10 daily shares) before reporting it.
     """
     a = _finite(x)
@@ -282,7 +282,7 @@ def suppress_nested(
     n_target: ArrayLike,
     p_baseline: ArrayLike,
 ) -> set[str]:
-    """Terms to drop because a nested phrase carries the same signal (NOTES.md "Nested phrases").
+    """Terms to drop because a nested phrase carries the same signal (docs/findings.md "Nested phrases").
 
     With excess_w = y_wT − n_T·p_wB (target count above what the baseline share predicts), for every
     pair where a is a word-boundary sub-phrase of b ("rank" ⊂ "effective rank" ⊂ "study effective
