@@ -17,7 +17,7 @@ CREATE OR REPLACE VIEW erank_mart AS
 SELECT * FROM read_parquet('${warehouse}/erank_mart/**/*.parquet',
     hive_partitioning = true, hive_types = {'set_kind': VARCHAR, 'period': VARCHAR}, hive_types_autocast = false, union_by_name = true);
 
--- Effective-rank statistics of one embedding set (a day, ISO week, month or top rising term's papers) for one embedder. Written by the erank stage; definitions in DESIGN.md section 5 and docs/erank.md. erank, erank_rv, stable_rank, numerical_rank and top1_share use the raw (uncentered) singular values; participation_ratio and alpha the centered covariance; mean_cosine the L2-normalised rows. Degenerate sets have NULL statistics and a null_reason.
+-- Effective-rank statistics of one embedding set (a day, ISO week, month or top rising term's papers) for one embedder. Written by the erank stage; definitions in docs/design.md#effective-rank and docs/erank.md. erank, erank_rv, stable_rank, numerical_rank and top1_share use the raw (uncentered) singular values; participation_ratio and alpha the centered covariance; mean_cosine the L2-normalised rows. Degenerate sets have NULL statistics and a null_reason.
 CREATE OR REPLACE VIEW erank_stats AS
 SELECT * FROM read_parquet('${warehouse}/erank_stats/**/*.parquet',
     hive_partitioning = true, hive_types = {'set_kind': VARCHAR, 'period': VARCHAR}, hive_types_autocast = false, union_by_name = true);

@@ -33,6 +33,6 @@ CREATE TABLE IF NOT EXISTS digestflow.erank_stats (
 USING parquet
 PARTITIONED BY (set_kind, period)
 LOCATION '${warehouse}/erank_stats'
-COMMENT 'Effective-rank statistics of one embedding set (a day, ISO week, month or top rising term''s papers) for one embedder. Written by the erank stage; definitions in DESIGN.md section 5 and docs/erank.md. erank, erank_rv, stable_rank, numerical_rank and top1_share use the raw (uncentered) singular values; participation_ratio and alpha the centered covariance; mean_cosine the L2-normalised rows. Degenerate sets have NULL statistics and a null_reason.';
+COMMENT 'Effective-rank statistics of one embedding set (a day, ISO week, month or top rising term''s papers) for one embedder. Written by the erank stage; definitions in docs/design.md#effective-rank and docs/erank.md. erank, erank_rv, stable_rank, numerical_rank and top1_share use the raw (uncentered) singular values; participation_ratio and alpha the centered covariance; mean_cosine the L2-normalised rows. Degenerate sets have NULL statistics and a null_reason.';
 -- Register partition folders written since the last repair.
 MSCK REPAIR TABLE digestflow.erank_stats;

@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS hive.digestflow.erank_stats (
   set_kind varchar COMMENT 'day, week, month, term or external (partition).',
   period varchar COMMENT 'Partition inside the kind: the month ''YYYY-MM'' of the set''s start for day/week/month sets, as_of ''YYYY-MM-DD'' for term sets, ''external'' for external sets. A run recomputes whole periods (docs/erank.md).'
 )
-COMMENT 'Effective-rank statistics of one embedding set (a day, ISO week, month or top rising term''s papers) for one embedder. Written by the erank stage; definitions in DESIGN.md section 5 and docs/erank.md. erank, erank_rv, stable_rank, numerical_rank and top1_share use the raw (uncentered) singular values; participation_ratio and alpha the centered covariance; mean_cosine the L2-normalised rows. Degenerate sets have NULL statistics and a null_reason.'
+COMMENT 'Effective-rank statistics of one embedding set (a day, ISO week, month or top rising term''s papers) for one embedder. Written by the erank stage; definitions in docs/design.md#effective-rank and docs/erank.md. erank, erank_rv, stable_rank, numerical_rank and top1_share use the raw (uncentered) singular values; participation_ratio and alpha the centered covariance; mean_cosine the L2-normalised rows. Degenerate sets have NULL statistics and a null_reason.'
 WITH (
   external_location = '${warehouse}/erank_stats',
   format = 'PARQUET',

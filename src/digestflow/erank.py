@@ -57,7 +57,7 @@ CALENDAR_KINDS = ("day", "week", "month")
 
 
 def week_start(day: dt.date) -> dt.date:
-    """Sets are keyed by the week's Monday, never by week number (ISO week 1 can start in December)."""
+    """Sets are keyed by the week's Monday, never by week number (docs/findings.md "Week keys")."""
     return day - dt.timedelta(days=day.weekday())
 
 

@@ -100,7 +100,7 @@ STYLE_PHRASES: frozenset[str] = frozenset(
     }
 )
 
-# Plural-looking words that are not plurals of a word that also occurs (NOTES.md: lemmatisers turn
+# Plural-looking words that are not plurals of a word that also occurs (docs/findings.md: lemmatisers turn
 # "whereas" into "wherea"; the corpus check catches most, these are the ones whose "singular" is itself
 # a common word with another meaning).
 PLURAL_EXCEPTIONS: frozenset[str] = frozenset(
@@ -347,7 +347,7 @@ def termhood(
     freq: Callable[[str], float] | None = None,
     classes: Callable[[str], frozenset[str]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per term: (passes, score). Unigram score = weirdness, multiword score = NPMI (NOTES.md "Termhood").
+    """Per term: (passes, score). Unigram score = weirdness, multiword score = NPMI (docs/findings.md "Termhood").
 
     A term that is a style phrase, or starts or ends with a style word (:data:`STYLE_WORDS`), or does not
     have the shape of a term by its word classes (:func:`has_term_shape`), fails with score NaN whatever
