@@ -59,7 +59,7 @@ test-fast: $(STAMP) lint
 	$(BIN)/python -m pytest -q -n 2 -m "not slow and not airflow and not cluster and not browser and not neural"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests dags jobs benchmarks
+	$(BIN)/ruff check src tests dags jobs benchmarks scripts
 
 clean:
 	rm -rf data/demo .pytest_cache
