@@ -107,6 +107,36 @@ def existing_partitions(warehouse: str, table: str, partitions: Iterable[Partiti
     return [p for p in partitions if (root / partition_relpath(p)).is_dir()]
 
 
+def listed_partitions(warehouse: str, table: str) -> list[dict[str, Any]]:
+    """Every published partition of ``table`` (its folders), with values typed by the schema."""
+    root = local_path(table_dir(warehouse, table))
+    cols = list(schemas.load(table).partition_by)
+    found: list[dict[str, Any]] = []
+
+    def walk(folder: Path, depth: int, prefix: str) -> None:
+        if depth == len(cols):
+            found.append(parse_relpath(table, prefix))
+            return
+        for child in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if child.is_dir() and child.name.startswith(f"{cols[depth]}="):
+                walk(child, depth + 1, f"{prefix}/{child.name}" if prefix else child.name)
+
+    if cols:
+        walk(root, 0, "")
+    return found
+
+
+def parse_relpath(table: str, relpath: str) -> dict[str, Any]:
+    """``digest_date=2025-03-12`` (or ``model=hashing/digest_date=…``) → typed partition values."""
+    schema = schemas.load(table)
+    out: dict[str, Any] = {}
+    for part in relpath.split("/"):
+        col, _, text = part.partition("=")
+        kind = schema.column(col).type
+        out[col] = dt.date.fromisoformat(text) if kind == "date" else int(text) if kind in ("int", "long") else text
+    return out
+
+
 def date_partitions(dates: Iterable[dt.date], column: str = "digest_date") -> list[dict[str, dt.date]]:
     return [{column: d} for d in dates]
 

@@ -190,6 +190,10 @@ class RunContext:
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     reports: list[StageReport] = field(default_factory=list)
     blocked_tables: set[str] = field(default_factory=set)  # tables the gate blocked partitions of
+    # Hand-off: tables published earlier in this run, kept (persisted) with the partitions that passed,
+    # so a later stage reads them from memory instead of re-reading hundreds of small Parquet files.
+    handoff: set[str] = field(default_factory=set)  # tables to keep (run_stages: those a later stage reads)
+    _kept: dict[str, tuple[DataFrame, set[str]]] = field(default_factory=dict)
 
     @property
     def dates(self) -> list[dt.date]:
@@ -200,12 +204,40 @@ class RunContext:
         return self.settings.warehouse
 
     def read(self, table: str, partitions: Sequence[io.Partition] | None = None) -> DataFrame:
+        """``table`` (all of it, or the listed partitions that exist), from this run's hand-off when this
+        run published every partition asked for, else from the warehouse."""
+        kept = self._kept.get(table)
+        if kept is not None:
+            df, published = kept
+            if partitions is None:
+                on_disk = {io.partition_relpath(p) for p in io.listed_partitions(self.warehouse, table)}
+                if on_disk <= published:
+                    return _only(df, table, io.listed_partitions(self.warehouse, table))
+            else:
+                wanted = {io.partition_relpath(p) for p in partitions}
+                if wanted <= published:
+                    existing = io.existing_partitions(self.warehouse, table, partitions)
+                    return _only(df, table, existing)
         return io.read_table(self.spark, self.warehouse, table, partitions)
+
+    def release(self, table: str) -> None:
+        """Drop a table from the hand-off (no later stage reads it)."""
+        kept = self._kept.pop(table, None)
+        if kept is not None:
+            kept[0].unpersist()
 
     def publish(
         self, table: str, df: DataFrame, owned: Sequence[io.Partition], report: StageReport
     ) -> io.PublishReport:
         """Stage ``df``, audit it with the table's suite (unless disabled), publish what passed."""
+        keep = table in self.handoff
+        if keep:
+            from pyspark import StorageLevel
+
+            from digestflow import schemas
+
+            self.release(table)
+            df = df.select(*schemas.load(table).names).persist(StorageLevel.MEMORY_AND_DISK)
         staged = io.write_staged(df, table, self.warehouse, self.run_id, owned)
         passing: Sequence[io.Partition] | None = None
         if self.settings.validate:
@@ -218,6 +250,9 @@ class RunContext:
                 self.blocked_tables.add(table)
         result = io.publish(staged, self.warehouse, passing)
         report.partitions += result.published
+        if keep:
+            done = owned if passing is None else passing
+            self._kept[table] = (df, {io.partition_relpath(p) for p in done})
         return result
 
     def record(self, report: StageReport) -> None:
@@ -243,6 +278,29 @@ class RunContext:
             file_stem=self.run_id,
         )
         log.debug(report.summary())
+
+
+def _only(df: DataFrame, table: str, partitions: Sequence[io.Partition]) -> DataFrame:
+    """The rows of ``df`` in the listed partitions (of the table's partition columns)."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    if not partitions:
+        return df.limit(0)
+    cols = list(partitions[0])
+    if len(cols) == 1:
+        return df.where(F.col(cols[0]).isin(*[p[cols[0]] for p in partitions]))
+    first, rest = cols[0], cols[1:]
+    groups: dict[Any, list[io.Partition]] = {}
+    for p in partitions:
+        groups.setdefault(tuple(p[c] for c in rest), []).append(p)
+    conds = [
+        reduce(lambda a, b: a & b, [F.col(c) == F.lit(v) for c, v in zip(rest, key, strict=True)])
+        & F.col(first).isin(*[p[first] for p in group])
+        for key, group in groups.items()
+    ]
+    return df.where(reduce(lambda a, b: a | b, conds))
 
 
 # ------------------------------------------------------------------------------------ input checks
@@ -323,8 +381,36 @@ def run_stages(
     with each stage's report as soon as it is recorded (the CLI prints it)."""
     if ctx.gate is not None and ctx.settings.validate:
         ctx.gate.warm()
+    # Keep a table in memory from the stage that writes it to the last stage of this run that reads it.
+    last_reader: dict[str, int] = {}
+    for i, stage in enumerate(stages):
+        for read in stage.reads:
+            last_reader[read.table] = i
+    written_at = {t: i for i, s in enumerate(stages) for t in s.writes}
+    if ctx.settings.handoff:
+        ctx.handoff |= {t for t, i in written_at.items() if last_reader.get(t, -1) > i}
     reports = []
-    for stage in stages:
+    try:
+        reports = _run_each(ctx, stages, made_by, on_report, last_reader)
+    finally:
+        for table in list(ctx._kept):
+            ctx.release(table)
+    blocked = [m for r in reports for m in r.blocked]
+    if blocked:
+        raise GateFailed("\n".join(blocked))  # staging kept for inspection; `digestflow gc` removes it
+    io.clean_staging(ctx.warehouse, ctx.run_id)
+    return reports
+
+
+def _run_each(
+    ctx: RunContext,
+    stages: Sequence[Stage],
+    made_by: Mapping[str, str],
+    on_report: Callable[[StageReport], None] | None,
+    last_reader: Mapping[str, int],
+) -> list[StageReport]:
+    reports = []
+    for i, stage in enumerate(stages):
         params = ctx.params.get(stage.name) or _default_params(stage)
         t0 = time.perf_counter()
         try:
@@ -340,10 +426,8 @@ def run_stages(
         reports.append(report)
         if on_report is not None:
             on_report(report)
-    blocked = [m for r in reports for m in r.blocked]
-    if blocked:
-        raise GateFailed("\n".join(blocked))  # staging kept for inspection; `digestflow gc` removes it
-    io.clean_staging(ctx.warehouse, ctx.run_id)
+        for table in [t for t in ctx._kept if last_reader.get(t, -1) <= i]:
+            ctx.release(table)
     return reports
 
 

@@ -28,6 +28,9 @@ class Settings:
     driver_memory: str = param("2g", env="DIGESTFLOW_DRIVER_MEMORY")
     executor_memory: str = param("1g", env="DIGESTFLOW_EXECUTOR_MEMORY")
     validate: bool = param(True, env="DIGESTFLOW_VALIDATE", help="Run the validation gate.")
+    # Inside one run, keep each published table in Spark's cache (memory, spilling to disk) until the
+    # last stage that reads it: later stages skip re-reading hundreds of small Parquet files.
+    handoff: bool = param(True, env="DIGESTFLOW_HANDOFF", help="Hand tables from stage to stage in memory.")
     py_files: str = param("", env="DIGESTFLOW_PY_FILES")
     # Cluster sizing: None leaves Spark's own default (all free cores of a standalone cluster, 1 core
     # per executor on YARN/Kubernetes). spark-submit --conf values win over these.

@@ -1,0 +1,92 @@
+"""Hand-off inside one run: a table a later stage reads is kept in Spark's cache from the stage that publishes
+it, and the run's tables are the same with and without it (real Spark, synthetic digests)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from digestflow import io
+from digestflow.generate import generate_corpus, write_corpus
+from digestflow.runner import make_context, run
+from digestflow.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+START = dt.date(2025, 1, 6)
+
+
+def _compare():
+    spec = importlib.util.spec_from_file_location("compare_warehouses", REPO / "scripts" / "compare_warehouses.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.compare
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("handoff") / "landing"
+    write_corpus(generate_corpus(21, start=START, seed=5), folder)
+    return folder
+
+
+def _settings(landing: Path, warehouse: Path, handoff: bool) -> Settings:
+    return Settings.from_env().replace(
+        landing=str(landing), warehouse=str(warehouse), validate=True, handoff=handoff, spark_master="local[2]"
+    )
+
+
+def _in_memory(df) -> bool:
+    return "InMemoryRelation" in df._jdf.queryExecution().optimizedPlan().toString()
+
+
+def test_tables_are_equal_with_and_without_the_handoff(spark, landing, tmp_path) -> None:
+    end = START + dt.timedelta(days=20)
+    for handoff in (False, True):
+        wh = tmp_path / ("on" if handoff else "off")
+        run(make_context(spark, _settings(landing, wh, handoff), START, end))
+    assert _compare()(tmp_path / "off", tmp_path / "on")
+    assert any((tmp_path / "on" / "keyword_trends").rglob("*.parquet")), "nothing was compared"
+
+
+def test_a_later_stage_reads_the_kept_table_and_it_is_released(spark, landing, tmp_path) -> None:
+    from digestflow.stages import STAGES
+
+    end = START + dt.timedelta(days=6)
+    ctx = make_context(spark, _settings(landing, tmp_path / "wh", True), START, end)
+    run(ctx, ["ingest"])  # nothing later in this run reads papers: not kept
+    assert ctx.handoff == set()
+    assert not _in_memory(ctx.read("papers", io.date_partitions(ctx.dates)))
+
+    seen = {}
+    original = STAGES["terms"].run
+
+    def spy(c, params):
+        days = io.date_partitions(c.dates)
+        seen["papers"] = _in_memory(c.read("papers", days))
+        seen["papers_count"] = c.read("papers", days).count()
+        seen["outside"] = _in_memory(c.read("papers", io.date_partitions([START - dt.timedelta(days=1)])))
+        return original(c, params)
+
+    import dataclasses
+
+    import digestflow.stages as registry
+
+    patched = dataclasses.replace(STAGES["terms"], run=spy)
+    saved = dict(registry.STAGES)
+    registry.STAGES["terms"] = patched
+    try:
+        ctx = make_context(spark, _settings(landing, tmp_path / "wh", True), START, end)
+        run(ctx, ["ingest", "terms"])
+    finally:
+        registry.STAGES.clear()
+        registry.STAGES.update(saved)
+    assert ctx.handoff == {"papers"}
+    assert seen["papers"] is True  # terms read ingest's output from memory
+    assert seen["outside"] is False  # a partition this run did not publish comes from the warehouse
+    on_disk = sum(1 for _ in (tmp_path / "wh" / "papers").rglob("*.parquet"))
+    assert on_disk > 0
+    assert seen["papers_count"] == ctx.read("papers", io.date_partitions(ctx.dates)).count()
+    assert ctx._kept == {}  # released when the run ended
