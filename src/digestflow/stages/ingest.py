@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from digestflow import io
+from digestflow import io, landing
+from digestflow.landing import list_landing
 from digestflow.pipeline import RunContext, Stage, StageReport, UserError, span
 
 
 def check_landing(ctx: RunContext, _params: Any) -> None:
     """The landing folder exists and holds digest files for the run's dates (before Spark starts)."""
-    from digestflow.landing import list_landing
-
     try:
-        files = list_landing(ctx.settings.landing, ctx.start, ctx.end)
+        files = landing.list_landing(ctx.settings.landing, ctx.start, ctx.end)
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from None
     if not files:
@@ -26,7 +25,6 @@ def check_landing(ctx: RunContext, _params: Any) -> None:
 def run(ctx: RunContext, _params: Any) -> StageReport:
     """Parse every landing file of [start, end]; every non-blank line ends in papers or rejects."""
     from digestflow.ingest import parse_landing
-    from digestflow.landing import list_landing
 
     files = list_landing(ctx.settings.landing, ctx.start, ctx.end)
     papers, rejects = parse_landing(
