@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from digestflow import io, schemas, sql
+from digestflow import schemas, sql, storage
 
 ON_PAPERS = """
 WITH firsts AS (SELECT paper_id, min(digest_date) AS first_seen FROM papers GROUP BY paper_id)
@@ -47,7 +47,7 @@ def _write(root: Path, table: str, rows: list[dict]) -> None:
     for r in rows:
         groups.setdefault(tuple(r[c] for c in cols), []).append(r)
     for key, group in groups.items():
-        folder = root / table / io.partition_relpath(dict(zip(cols, key, strict=True)))
+        folder = root / table / storage.partition_relpath(dict(zip(cols, key, strict=True)))
         folder.mkdir(parents=True, exist_ok=True)
         data = pa.Table.from_pylist([{f.name: r.get(f.name) for f in fields} for r in group], schema=pa.schema(fields))
         pq.write_table(data, folder / "part-0.parquet", compression="zstd")

@@ -1,9 +1,9 @@
 """Concurrent publishers and readers of one partition: whole partitions only, never a mix, never a crash.
 
-The publish protocol (io.publish): each run writes its partitions under ``_staging/<run_id>``, then,
+The publish protocol (storage.publish): each run writes its partitions under ``_staging/<run_id>``, then,
 holding ``_locks/<table>.lock`` (flock), swaps each partition in with ``renameat2(RENAME_EXCHANGE)``.
 Two runs for the same date therefore give "last writer wins, whole partitions"; a reader sees one
-complete version. These tests run the real io.publish in several processes (no Spark: fast), with a
+complete version. These tests run the real storage.publish in several processes (no Spark: fast), with a
 DuckDB reader querying the same glob the ``digestflow sql`` views use, and one slow test starts two real
 ``digestflow ingest`` runs for the same date at once.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from digestflow import io
+from digestflow import storage
 
 DATES = [dt.date(2025, 3, 3), dt.date(2025, 3, 4)]
 FILES_PER_VERSION = 3
@@ -43,18 +43,18 @@ def write_version(folder: Path, version: int, round_: int) -> None:
         pq.write_table(table, folder / f"part-{k:05d}-v{version}-r{round_}.parquet")
 
 
-def stage_version(warehouse: Path, run_id: str, version: int, round_: int) -> io.Staged:
-    target = io.staging_dir(str(warehouse), run_id, "papers")
+def stage_version(warehouse: Path, run_id: str, version: int, round_: int) -> storage.Staged:
+    target = storage.staging_dir(str(warehouse), run_id, "papers")
     for d in DATES:
         write_version(target / f"digest_date={d.isoformat()}", version, round_)
-    return io.Staged("papers", target, tuple({"digest_date": d} for d in DATES))
+    return storage.Staged("papers", target, tuple({"digest_date": d} for d in DATES))
 
 
 def _publisher(warehouse: str, version: int, rounds: int, barrier) -> None:  # runs in a child process
     for r in range(rounds):
         staged = stage_version(Path(warehouse), f"run-v{version}-r{r}", version, r)
         barrier.wait(timeout=60)
-        io.publish(staged, warehouse)
+        storage.publish(staged, warehouse)
 
 
 def read_versions(warehouse: Path) -> dict[str, list[tuple[int, int]]]:
@@ -122,7 +122,7 @@ def _slow_publish(warehouse: str, version: int) -> None:  # runs in a child proc
     os.environ["DIGESTFLOW_TEST_PUBLISH_DELAY"] = "0.05"
     staged = stage_version(Path(warehouse), f"run-v{version}", version, 0)
     Path(warehouse, f"ready-{version}").touch()
-    io.publish(staged, warehouse)
+    storage.publish(staged, warehouse)
 
 
 def test_sigkill_during_publish_leaves_old_or_new_partitions(tmp_path: Path) -> None:
@@ -131,21 +131,21 @@ def test_sigkill_during_publish_leaves_old_or_new_partitions(tmp_path: Path) -> 
 
     rng = random.Random(9)
     dates_many = [dt.date(2025, 3, 1) + dt.timedelta(days=i) for i in range(10)]
-    old = io.staging_dir(str(tmp_path), "run-old", "papers")
+    old = storage.staging_dir(str(tmp_path), "run-old", "papers")
     for d in dates_many:
         write_version(old / f"digest_date={d.isoformat()}", 1, 0)
-    io.publish(io.Staged("papers", old, tuple({"digest_date": d} for d in dates_many)), str(tmp_path))
+    storage.publish(storage.Staged("papers", old, tuple({"digest_date": d} for d in dates_many)), str(tmp_path))
 
     ctx = multiprocessing.get_context("fork")
     for attempt in range(20):
         version = 100 + attempt
-        target = io.staging_dir(str(tmp_path), f"run-new-{attempt}", "papers")
+        target = storage.staging_dir(str(tmp_path), f"run-new-{attempt}", "papers")
         for d in dates_many:
             write_version(target / f"digest_date={d.isoformat()}", version, attempt)
-        staged = io.Staged("papers", target, tuple({"digest_date": d} for d in dates_many))
+        staged = storage.Staged("papers", target, tuple({"digest_date": d} for d in dates_many))
         os.environ["DIGESTFLOW_TEST_PUBLISH_DELAY"] = "0.05"
         try:
-            proc = ctx.Process(target=io.publish, args=(staged, str(tmp_path)))
+            proc = ctx.Process(target=storage.publish, args=(staged, str(tmp_path)))
             proc.start()
             time.sleep(rng.uniform(0.0, 0.5))  # 10 partitions x 0.05 s: most kills land mid-publish
             proc.kill()
@@ -156,10 +156,10 @@ def test_sigkill_during_publish_leaves_old_or_new_partitions(tmp_path: Path) -> 
         assert set(seen) == {d.isoformat() for d in dates_many}, "a partition vanished"
         assert_whole_versions(seen, set(range(1, 100 + attempt + 1)))
     # A re-run (here: the last staged version published without interruption) replaces everything.
-    final = io.staging_dir(str(tmp_path), "run-final", "papers")
+    final = storage.staging_dir(str(tmp_path), "run-final", "papers")
     for d in dates_many:
         write_version(final / f"digest_date={d.isoformat()}", 999, 0)
-    io.publish(io.Staged("papers", final, tuple({"digest_date": d} for d in dates_many)), str(tmp_path))
+    storage.publish(storage.Staged("papers", final, tuple({"digest_date": d} for d in dates_many)), str(tmp_path))
     seen = read_versions(tmp_path)
     assert all(v == [(999, FILES_PER_VERSION * ROWS_PER_FILE)] for v in seen.values()), seen
     assert sorted(p.name for p in (tmp_path / "papers").iterdir()) == [
@@ -169,7 +169,7 @@ def test_sigkill_during_publish_leaves_old_or_new_partitions(tmp_path: Path) -> 
 
 def test_stale_staging_is_removed_by_gc_and_fresh_staging_kept(tmp_path: Path) -> None:
     stale = tmp_path / "_staging" / "20240101T000000Z-abcdef" / "papers" / "digest_date=2024-01-01"
-    fresh_id = io.new_run_id()
+    fresh_id = storage.new_run_id()
     fresh = tmp_path / "_staging" / fresh_id / "papers"
     stale.mkdir(parents=True)
     fresh.mkdir(parents=True)
@@ -183,9 +183,9 @@ def test_stale_staging_is_removed_by_gc_and_fresh_staging_kept(tmp_path: Path) -
     assert fresh.is_dir()
 
 
-def _announce_and_publish(staged: io.Staged, warehouse: str) -> None:  # runs in a child process
+def _announce_and_publish(staged: storage.Staged, warehouse: str) -> None:  # runs in a child process
     Path(warehouse, "publishing").touch()
-    io.publish(staged, warehouse)
+    storage.publish(staged, warehouse)
 
 
 def test_the_publish_lock_serialises_publishers(tmp_path: Path) -> None:

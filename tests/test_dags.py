@@ -179,7 +179,7 @@ for name in sys.argv[2:]:
     spec = importlib.util.spec_from_file_location(name, os.path.join(sys.argv[1], name + ".py"))
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
 declarations = ("digestflow.stages", "digestflow.pipeline", "digestflow.params", "digestflow.settings",
-                "digestflow.io", "digestflow.schemas", "digestflow.resources", "digestflow.landing",
+                "digestflow.storage", "digestflow.schemas", "digestflow.resources", "digestflow.landing",
                 "digestflow.parsing")
 heavy = sorted(m for m in sys.modules
                if m.split(".")[0] in ("pyspark", "py4j", "great_expectations", "duckdb", "pandas", "scipy")

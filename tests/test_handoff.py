@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from digestflow import io
+from digestflow import storage
 from digestflow.generate import generate_corpus, write_corpus
 from digestflow.runner import make_context, run
 from digestflow.settings import Settings
@@ -58,16 +58,16 @@ def test_a_later_stage_reads_the_kept_table_and_it_is_released(spark, landing, t
     ctx = make_context(spark, _settings(landing, tmp_path / "wh", True), START, end)
     run(ctx, ["ingest"])  # nothing later in this run reads papers: not kept
     assert ctx.handoff == set()
-    assert not _in_memory(ctx.read("papers", io.date_partitions(ctx.dates)))
+    assert not _in_memory(ctx.read("papers", storage.date_partitions(ctx.dates)))
 
     seen = {}
     original = STAGES["terms"].run
 
     def spy(c, params):
-        days = io.date_partitions(c.dates)
+        days = storage.date_partitions(c.dates)
         seen["papers"] = _in_memory(c.read("papers", days))
         seen["papers_count"] = c.read("papers", days).count()
-        seen["outside"] = _in_memory(c.read("papers", io.date_partitions([START - dt.timedelta(days=1)])))
+        seen["outside"] = _in_memory(c.read("papers", storage.date_partitions([START - dt.timedelta(days=1)])))
         return original(c, params)
 
     import dataclasses
@@ -88,5 +88,5 @@ def test_a_later_stage_reads_the_kept_table_and_it_is_released(spark, landing, t
     assert seen["outside"] is False  # a partition this run did not publish comes from the warehouse
     on_disk = sum(1 for _ in (tmp_path / "wh" / "papers").rglob("*.parquet"))
     assert on_disk > 0
-    assert seen["papers_count"] == ctx.read("papers", io.date_partitions(ctx.dates)).count()
+    assert seen["papers_count"] == ctx.read("papers", storage.date_partitions(ctx.dates)).count()
     assert ctx._kept == {}  # released when the run ended

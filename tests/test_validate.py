@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from digestflow import io, schemas, validate
+from digestflow import schemas, storage, validate
 from digestflow.generate import generate_corpus
 from digestflow.parsing import REJECT_REASONS, parse_digest
 from digestflow.pipeline import StageReport
@@ -111,7 +111,7 @@ def publish(spark, warehouse: Path, table: str, rows: list[dict], start: dt.date
     ctx = make_context(spark=spark, settings=settings, start=start, end=end, today=DAYS[-1])
     df = spark.createDataFrame(rows, schemas.load(table).spark())
     report = StageReport("test")
-    ctx.publish(table, df, io.date_partitions(DAYS), report)
+    ctx.publish(table, df, storage.date_partitions(DAYS), report)
     return ctx, report
 
 

@@ -454,10 +454,10 @@ def demo(days: int, root: Path, master: str | None) -> None:
 )
 def gc(warehouse: str | None, older_than_hours: float) -> None:
     """Remove staging folders left behind by killed or blocked runs (never visible to readers)."""
-    from digestflow import io as dfio
+    from digestflow import storage
 
     settings_ = Settings.from_env().replace(warehouse=warehouse)
-    removed = dfio.clean_stale_staging(settings_.warehouse, dt.timedelta(hours=older_than_hours))
+    removed = storage.clean_stale_staging(settings_.warehouse, dt.timedelta(hours=older_than_hours))
     for path in removed:
         click.echo(f"removed {path}")
     click.echo(f"{len(removed)} stale staging folder(s) removed")

@@ -1,4 +1,5 @@
-"""Ingest stage: landing files → ``papers`` and ``rejects``, parsed by the pure parser inside Spark.
+"""Ingest transforms (the stage is declared in ``stages/ingest.py``): landing files → ``papers`` and ``rejects``,
+parsed by the pure parser inside Spark.
 
 The driver only lists file names; executors read and parse the bytes (``mapInArrow``), so the work
 spreads over the cluster and a bad file turns into reject rows instead of a failed job.

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from digestflow import io
+from digestflow import storage
 from digestflow.settings import Settings
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class StageReport:
 class Gate(Protocol):
     """The validation gate as the harness sees it (``digestflow.validate`` provides one)."""
 
-    def audit(self, ctx: RunContext, staged: io.Staged) -> Any: ...  # -> object with .passed, .messages
+    def audit(self, ctx: RunContext, staged: storage.Staged) -> Any: ...  # -> object with .passed, .messages
 
     def warm(self) -> None: ...
 
@@ -185,7 +185,7 @@ class RunContext:
     end: dt.date
     gate: Gate | None = None  # None: publish without validating (settings.validate must be False)
     params: Mapping[str, Any] = field(default_factory=dict)  # stage name → its parameter object
-    run_id: str = field(default_factory=io.new_run_id)
+    run_id: str = field(default_factory=storage.new_run_id)
     today: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     reports: list[StageReport] = field(default_factory=list)
@@ -203,22 +203,22 @@ class RunContext:
     def warehouse(self) -> str:
         return self.settings.warehouse
 
-    def read(self, table: str, partitions: Sequence[io.Partition] | None = None) -> DataFrame:
+    def read(self, table: str, partitions: Sequence[storage.Partition] | None = None) -> DataFrame:
         """``table`` (all of it, or the listed partitions that exist), from this run's hand-off when this
         run published every partition asked for, else from the warehouse."""
         kept = self._kept.get(table)
         if kept is not None:
             df, published = kept
             if partitions is None:
-                on_disk = {io.partition_relpath(p) for p in io.listed_partitions(self.warehouse, table)}
+                on_disk = {storage.partition_relpath(p) for p in storage.listed_partitions(self.warehouse, table)}
                 if on_disk <= published:
-                    return _only(df, table, io.listed_partitions(self.warehouse, table))
+                    return _only(df, table, storage.listed_partitions(self.warehouse, table))
             else:
-                wanted = {io.partition_relpath(p) for p in partitions}
+                wanted = {storage.partition_relpath(p) for p in partitions}
                 if wanted <= published:
-                    existing = io.existing_partitions(self.warehouse, table, partitions)
+                    existing = storage.existing_partitions(self.warehouse, table, partitions)
                     return _only(df, table, existing)
-        return io.read_table(self.spark, self.warehouse, table, partitions)
+        return storage.read_table(self.spark, self.warehouse, table, partitions)
 
     def release(self, table: str) -> None:
         """Drop a table from the hand-off (no later stage reads it)."""
@@ -227,8 +227,8 @@ class RunContext:
             kept[0].unpersist()
 
     def publish(
-        self, table: str, df: DataFrame, owned: Sequence[io.Partition], report: StageReport
-    ) -> io.PublishReport:
+        self, table: str, df: DataFrame, owned: Sequence[storage.Partition], report: StageReport
+    ) -> storage.PublishReport:
         """Stage ``df``, audit it with the table's suite (unless disabled), publish what passed."""
         keep = table in self.handoff
         if keep:
@@ -238,8 +238,8 @@ class RunContext:
 
             self.release(table)
             df = df.select(*schemas.load(table).names).persist(StorageLevel.MEMORY_AND_DISK)
-        staged = io.write_staged(df, table, self.warehouse, self.run_id, owned)
-        passing: Sequence[io.Partition] | None = None
+        staged = storage.write_staged(df, table, self.warehouse, self.run_id, owned)
+        passing: Sequence[storage.Partition] | None = None
         if self.settings.validate:
             if self.gate is None:
                 raise RuntimeError("settings.validate is on but the run context has no gate (runner.make_context)")
@@ -248,16 +248,16 @@ class RunContext:
             report.blocked.extend(verdict.messages)
             if verdict.messages:
                 self.blocked_tables.add(table)
-        result = io.publish(staged, self.warehouse, passing)
+        result = storage.publish(staged, self.warehouse, passing)
         report.partitions += result.published
         if keep:
             done = owned if passing is None else passing
-            self._kept[table] = (df, {io.partition_relpath(p) for p in done})
+            self._kept[table] = (df, {storage.partition_relpath(p) for p in done})
         return result
 
     def record(self, report: StageReport) -> None:
         self.reports.append(report)
-        io.write_log_rows(
+        storage.write_log_rows(
             self.warehouse,
             "run_metrics",
             [
@@ -280,7 +280,7 @@ class RunContext:
         log.debug(report.summary())
 
 
-def _only(df: DataFrame, table: str, partitions: Sequence[io.Partition]) -> DataFrame:
+def _only(df: DataFrame, table: str, partitions: Sequence[storage.Partition]) -> DataFrame:
     """The rows of ``df`` in the listed partitions (of the table's partition columns)."""
     from functools import reduce
 
@@ -292,7 +292,7 @@ def _only(df: DataFrame, table: str, partitions: Sequence[io.Partition]) -> Data
     if len(cols) == 1:
         return df.where(F.col(cols[0]).isin(*[p[cols[0]] for p in partitions]))
     first, rest = cols[0], cols[1:]
-    groups: dict[Any, list[io.Partition]] = {}
+    groups: dict[Any, list[storage.Partition]] = {}
     for p in partitions:
         groups.setdefault(tuple(p[c] for c in rest), []).append(p)
     conds = [
@@ -308,7 +308,7 @@ def _only(df: DataFrame, table: str, partitions: Sequence[io.Partition]) -> Data
 
 def published_dates(warehouse: str, table: str, column: str = "digest_date") -> set[dt.date]:
     """Dates with a published partition of ``table`` (any value of its other partition columns)."""
-    root = io.local_path(io.table_dir(warehouse, table))
+    root = storage.local_path(storage.table_dir(warehouse, table))
     found: set[dt.date] = set()
     if not root.is_dir():
         return found
@@ -398,7 +398,7 @@ def run_stages(
     blocked = [m for r in reports for m in r.blocked]
     if blocked:
         raise GateFailed("\n".join(blocked))  # staging kept for inspection; `digestflow gc` removes it
-    io.clean_staging(ctx.warehouse, ctx.run_id)
+    storage.clean_staging(ctx.warehouse, ctx.run_id)
     return reports
 
 

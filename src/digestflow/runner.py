@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from digestflow import io
+from digestflow import storage
 from digestflow.pipeline import RunContext, StageReport, producers, run_stages
 from digestflow.settings import Settings
 from digestflow.stages import STAGES, ordered
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class GreatExpectationsGate:
     """The gate of :mod:`digestflow.validate`, imported when first used (GE takes seconds to import)."""
 
-    def audit(self, ctx: RunContext, staged: io.Staged) -> Any:
+    def audit(self, ctx: RunContext, staged: storage.Staged) -> Any:
         from digestflow import validate
 
         return validate.audit(ctx, staged)

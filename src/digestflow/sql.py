@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from digestflow import io, schemas
+from digestflow import schemas, storage
 from digestflow.resources import resource_dir
 
 PLACEHOLDER = "${warehouse}"
@@ -216,7 +216,7 @@ def view_statements(warehouse: str) -> list[str]:
     A table with a schema file but no entry in views.sql (a table added since the file was rendered)
     gets a view rendered from its schema on the fly, so ``digestflow sql`` never lags behind.
     """
-    root = io.local_path(warehouse)
+    root = storage.local_path(warehouse)
     checked_in = checked_in_views()
     known = set(schemas.tables())
     statements = []
@@ -236,7 +236,7 @@ class ReadOnlyWarehouse:
     def __init__(self, warehouse: str) -> None:
         import duckdb
 
-        root = io.local_path(warehouse)
+        root = storage.local_path(warehouse)
         self._tmp = Path(tempfile.mkdtemp(prefix="digestflow-sql-"))
         catalog = self._tmp / "views.duckdb"
         with duckdb.connect(str(catalog)) as build:

@@ -117,7 +117,7 @@ def extract_terms(papers: DataFrame) -> DataFrame:
     # grouping key starts with digest_date, and write_staged hash-partitions by digest_date into the same
     # number of partitions, so Spark plans no further shuffle of the ~2M candidate rows. One shuffle
     # instead of three: 9.0 → 7.2 s for the 521 dev days (BENCHMARKS.md, headline, session 15).
-    from digestflow.io import write_tasks
+    from digestflow.storage import write_tasks
 
     papers = papers.repartition(write_tasks(papers), "digest_date")
     texts = papers.select(

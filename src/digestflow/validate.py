@@ -34,14 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from digestflow import io, schemas
+from digestflow import schemas, storage
 from digestflow.resources import resource_dir
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from digestflow.io import Staged
     from digestflow.pipeline import RunContext
+    from digestflow.storage import Staged
 
 log = logging.getLogger("digestflow.validate")
 
@@ -350,7 +350,7 @@ class PartitionResult:
 
     @property
     def label(self) -> str:
-        return io.partition_relpath(self.partition) or UNPARTITIONED
+        return storage.partition_relpath(self.partition) or UNPARTITIONED
 
     @property
     def success(self) -> bool:
@@ -407,11 +407,11 @@ def read_frame(
 
     schema = schemas.load(table)
     declared = schema.spark()
-    written = spark.read.parquet(io.uri(first)).schema
+    written = spark.read.parquet(storage.uri(first)).schema
     fields = [f for f in written.fields if f.name not in schema.partition_by]
     fields += [declared[c] for c in schema.partition_by]
-    reader = spark.read.schema(T.StructType(fields)).option("basePath", io.uri(root))
-    df = reader.parquet(*[io.uri(p) for p in paths])
+    reader = spark.read.schema(T.StructType(fields)).option("basePath", storage.uri(root))
+    df = reader.parquet(*[storage.uri(p) for p in paths])
     return df if partition_filter is None else df.where(partition_filter)
 
 
@@ -438,7 +438,7 @@ def validate_frame(
             results = {}
             for row in counts:
                 part = {c: row[c] for c in cols}
-                results[io.partition_relpath(part)] = PartitionResult(part, row["count"], len(spec.expectations))
+                results[storage.partition_relpath(part)] = PartitionResult(part, row["count"], len(spec.expectations))
         seconds["prepare"] = time.perf_counter() - t0
         if not results:
             return Outcome(spec.table, spec.name, [], seconds)
@@ -523,7 +523,7 @@ def _attribute(
             continue
         by_partition: dict[str, list[dict[str, Any]]] = {}
         for row in index_list:
-            key = io.partition_relpath({c: row[c] for c in spec.partition_by})
+            key = storage.partition_relpath({c: row[c] for c in spec.partition_by})
             by_partition.setdefault(key, []).append(row)
         for key, rows in by_partition.items():
             if key in results:
@@ -590,14 +590,14 @@ def audit(ctx: RunContext, staged: Staged) -> Verdict:
     outcome = validate_frame(df, spec, parameters, docs_dir=docs_dir(ctx.warehouse))
     record(ctx.warehouse, ctx.run_id, outcome, staging=staged.path)
     blocked = {p.label for p in outcome.blocked}
-    passed = [dict(p) for p in staged.partitions if (io.partition_relpath(p) or UNPARTITIONED) not in blocked]
+    passed = [dict(p) for p in staged.partitions if (storage.partition_relpath(p) or UNPARTITIONED) not in blocked]
     messages = [block_message(outcome.table, p, staged.path) for p in outcome.blocked]
     _log_outcome(outcome)
     return Verdict(passed=passed, messages=messages, outcome=outcome)
 
 
 def docs_dir(warehouse: str) -> Path:
-    return io.local_path(warehouse) / DOCS_DIR
+    return storage.local_path(warehouse) / DOCS_DIR
 
 
 def block_message(table: str, result: PartitionResult, staging: Path | None) -> str:
@@ -610,7 +610,7 @@ def block_message(table: str, result: PartitionResult, staging: Path | None) -> 
     warnings = [f for f in result.failures if f.severity != "critical"]
     lines += [f"  - (warning) {f.describe()}" for f in warnings]
     if staging is not None:
-        lines.append(f"  staged data kept at {staging / io.partition_relpath(result.partition)}")
+        lines.append(f"  staged data kept at {staging / storage.partition_relpath(result.partition)}")
     return "\n".join(lines)
 
 
@@ -632,7 +632,7 @@ def result_rows(run_id: str, outcome: Outcome, staging: Path | None = None) -> l
     for part in outcome.partitions:
         details: dict[str, Any] = {"failures": [f.as_json() for f in part.failures]}
         if part.blocked and staging is not None:
-            details["staged_at"] = str(staging / io.partition_relpath(part.partition))
+            details["staged_at"] = str(staging / storage.partition_relpath(part.partition))
         if outcome.docs_index is not None:
             details["data_docs"] = str(outcome.docs_index)
         rows.append(
@@ -659,7 +659,7 @@ def record(warehouse: str, run_id: str, outcome: Outcome, staging: Path | None =
     rows = result_rows(run_id, outcome, staging)
     if not rows:
         return None
-    return io.write_log_rows(warehouse, "validation_results", rows, file_stem=f"{run_id}-{outcome.suite}")
+    return storage.write_log_rows(warehouse, "validation_results", rows, file_stem=f"{run_id}-{outcome.suite}")
 
 
 # ------------------------------------------------------------------------------- published re-audit
@@ -684,16 +684,16 @@ def validate_published(
 
     spec = load_suite(table)
     schema = schemas.load(table)
-    root = io.table_dir(warehouse, table)
+    root = storage.table_dir(warehouse, table)
     date_cols = [c for c in schema.partition_by if schema.column(c).type == "date"]
     condition = F.col(date_cols[0]).between(F.lit(start), F.lit(end)) if date_cols else None
     folders = None
     if date_cols and schema.partition_by[0] == date_cols[0]:
         days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-        folders = [root / io.partition_relpath({date_cols[0]: d}) for d in days]
+        folders = [root / storage.partition_relpath({date_cols[0]: d}) for d in days]
     df = read_frame(spark, root, table, condition, folders)
     today = today or dt.datetime.now(dt.UTC).date()
     outcome = validate_frame(df, spec, suite_parameters(start, end, today), docs_dir=docs_dir(warehouse))
-    record(warehouse, run_id or io.new_run_id(), outcome)
+    record(warehouse, run_id or storage.new_run_id(), outcome)
     _log_outcome(outcome)
     return outcome

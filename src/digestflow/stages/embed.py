@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
-from digestflow import io
+from digestflow import storage
 from digestflow.params import param
 from digestflow.pipeline import Read, RunContext, Stage, StageReport, UserError
 
@@ -48,7 +48,7 @@ def run(ctx: RunContext, params: EmbedParams) -> StageReport:
     from digestflow.embed import embed_papers
 
     model = params.model
-    papers = ctx.read("papers", io.date_partitions(ctx.dates))
+    papers = ctx.read("papers", storage.date_partitions(ctx.dates))
     report = StageReport("embed")
     owned = [{"model": model, "digest_date": d} for d in ctx.dates]
     ctx.publish("embeddings", embed_papers(papers, model), owned, report)
@@ -62,10 +62,10 @@ def published_rows(ctx: RunContext, table: str, partitions: list[dict]) -> int:
     """Rows in the published partitions, from the Parquet footers: no Spark job for a count."""
     import pyarrow.parquet as pq
 
-    root = io.table_dir(ctx.warehouse, table)
+    root = storage.table_dir(ctx.warehouse, table)
     total = 0
     for part in partitions:
-        for f in (root / io.partition_relpath(part)).glob("*.parquet"):
+        for f in (root / storage.partition_relpath(part)).glob("*.parquet"):
             total += pq.ParquetFile(f).metadata.num_rows
     return total
 

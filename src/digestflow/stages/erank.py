@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from digestflow import io
+from digestflow import storage
 from digestflow.params import load, param, parse_days
 from digestflow.pipeline import Read, RunContext, Stage, StageReport, UserError
 from digestflow.stages import StageCli
@@ -59,7 +59,7 @@ def trend_dates(ctx: RunContext, config: ErankConfig) -> list[dt.date]:
     """as_of dates of the run with published keyword_trends: the term sets' dates."""
     if not config.terms:
         return []
-    found = io.existing_partitions(ctx.warehouse, "keyword_trends", io.date_partitions(ctx.dates, "as_of"))
+    found = storage.existing_partitions(ctx.warehouse, "keyword_trends", storage.date_partitions(ctx.dates, "as_of"))
     return [p["as_of"] for p in found]
 
 
@@ -99,13 +99,13 @@ def run(ctx: RunContext, config: ErankConfig) -> StageReport:
     if as_of_dates:
         terms = term_set_rows(
             embeddings,
-            ctx.read("paper_terms", io.date_partitions(terms_read)),
-            ctx.read("keyword_trends", io.date_partitions(as_of_dates, "as_of")),
+            ctx.read("paper_terms", storage.date_partitions(terms_read)),
+            ctx.read("keyword_trends", storage.date_partitions(as_of_dates, "as_of")),
             top=config.top_terms,
             window=config.term_window,
         )
         rows = rows.unionByName(terms)
-    with_terms = config.terms and io.table_dir(ctx.warehouse, "keyword_trends").is_dir()
+    with_terms = config.terms and storage.table_dir(ctx.warehouse, "keyword_trends").is_dir()
     if with_terms:
         owned += [{"set_kind": "term", "period": d.isoformat()} for d in ctx.dates]
 
@@ -132,7 +132,7 @@ def run(ctx: RunContext, config: ErankConfig) -> StageReport:
 
 def embedding_models(ctx: RunContext) -> list[str]:
     """Every embedder with published embeddings: erank_stats of a period cover all of them at once."""
-    root = io.table_dir(ctx.warehouse, "embeddings")
+    root = storage.table_dir(ctx.warehouse, "embeddings")
     return sorted(p.name.split("=", 1)[1] for p in root.glob("model=*") if p.is_dir())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from digestflow import io, landing
+from digestflow import landing, storage
 from digestflow.landing import list_landing
 from digestflow.pipeline import RunContext, Stage, StageReport, UserError, span
 
@@ -31,7 +31,7 @@ def run(ctx: RunContext, _params: Any) -> StageReport:
         ctx.spark, files, start=ctx.start, end=ctx.end, latest=ctx.today, ingested_at=ctx.started_at
     )
     report = StageReport("ingest", rows_in=len(files))
-    owned = io.date_partitions(ctx.dates)
+    owned = storage.date_partitions(ctx.dates)
     ctx.publish("papers", papers, owned, report)
     ctx.publish("rejects", rejects, owned, report)
     report.rows_out = papers.count()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from digestflow import io
+from digestflow import storage
 from digestflow.pipeline import Read, RunContext, Stage, StageReport
 
 
@@ -22,7 +22,7 @@ def run(ctx: RunContext, _params: Any) -> StageReport:
     from digestflow.marts import select_erank_series, select_trend_lists, summarize_days
 
     report = StageReport("marts")
-    days = io.date_partitions(ctx.dates)
+    days = storage.date_partitions(ctx.dates)
     # Whole tables filtered on the partition column (Spark prunes the folders), rather than a list of
     # partition paths: summarize_days needs every earlier date of papers anyway.
     papers = ctx.read("papers").where(F.col("digest_date") <= F.lit(ctx.end))
@@ -34,7 +34,7 @@ def run(ctx: RunContext, _params: Any) -> StageReport:
     rows = {"daily_summary": summary.count()}
     summary.unpersist()
 
-    as_of = io.date_partitions(ctx.dates, "as_of")
+    as_of = storage.date_partitions(ctx.dates, "as_of")
     in_run = F.col("as_of").between(F.lit(ctx.start), F.lit(ctx.end))
     trends, weekly = ctx.read("keyword_trends").where(in_run), ctx.read("term_stats").where(in_run)
     lists = select_trend_lists(trends, weekly).persist()

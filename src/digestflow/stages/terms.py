@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from digestflow import io
+from digestflow import storage
 from digestflow.pipeline import Read, RunContext, Stage, StageReport
 
 
@@ -14,7 +14,7 @@ def run(ctx: RunContext, _params: Any) -> StageReport:
 
     from digestflow.terms import extract_terms
 
-    owned = io.date_partitions(ctx.dates)
+    owned = storage.date_partitions(ctx.dates)
     report = StageReport("terms")
     ctx.publish("paper_terms", extract_terms(ctx.read("papers", owned)), owned, report)
     # One cheap action on what was published, instead of recomputing the extraction to count it.

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from digestflow import io
+from digestflow import storage
 from digestflow.params import load, param, parse_days, parse_days_list, show_days
 from digestflow.pipeline import Read, RunContext, Stage, StageReport
 from digestflow.stages import StageCli
@@ -77,7 +77,7 @@ def run(ctx: RunContext, params: TrendParams) -> StageReport:
 
     as_of = ctx.end
     days = params.lookback_days(as_of)
-    partitions = io.date_partitions(days)
+    partitions = storage.date_partitions(days)
     series = term_series(ctx.read("paper_terms", partitions), params.min_df).toPandas()
     volume = daily_volume(ctx.read("papers", partitions)).toPandas()
     result = score_trends(TermCounts.from_frames(series, volume, days), as_of, params)
@@ -118,7 +118,7 @@ def render_published(warehouse: str, as_of: dt.date, windows: tuple[int, ...] | 
     from digestflow.pipeline import UserError
     from digestflow.trends import render_trends
 
-    folder = io.table_dir(warehouse, "keyword_trends") / f"as_of={as_of.isoformat()}"
+    folder = storage.table_dir(warehouse, "keyword_trends") / f"as_of={as_of.isoformat()}"
     files = sorted(folder.glob("*.parquet"))
     if not files:
         raise UserError(f"no keyword_trends for as_of {as_of} under {folder.parent} (run without --show-only)")
