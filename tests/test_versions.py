@@ -95,3 +95,43 @@ def test_other_installs_idle_cds_archives_are_pruned(tmp_path) -> None:
     assert all(p.exists() for p in (keep, in_use, live_dump, other))
     assert not stale.exists()
     assert not dead_dump.exists()
+
+
+FIRST_USE = r"""
+import sys
+from digestflow.settings import Settings
+from digestflow.spark import build_session
+s = build_session(Settings.from_env().replace(spark_master="local[1]"), "first-use")
+print(s.sparkContext.getConf().get("spark.driver.extraJavaOptions", ""))
+assert s.range(100).selectExpr("sum(id)").first()[0] == 4950
+s.stop()
+"""
+
+
+@pytest.mark.slow
+def test_first_use_without_warmup_dumps_the_archive_and_the_next_session_uses_it(tmp_path, monkeypatch) -> None:
+    """A venv that never ran `digestflow warmup` (an empty cache): the first session's JVM dumps its
+    classes at exit, the next session adopts the dump and starts with it."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from digestflow import spark as sparkmod
+
+    env = {**os.environ, "DIGESTFLOW_CACHE": str(tmp_path / "cache")}
+    env.pop("DIGESTFLOW_JVM_OPTS", None)
+    first = subprocess.run([sys.executable, "-c", FIRST_USE], env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "-XX:ArchiveClassesAtExit=" in first.stdout
+    dumps = list((tmp_path / "cache").glob("spark-*.jsa.*.tmp"))
+    assert len(dumps) == 1, sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert dumps[0].stat().st_size > 1_000_000  # a real class dump, not an empty file
+    time.sleep(sparkmod.DUMP_SETTLE_SECONDS + 1)
+    second = subprocess.run([sys.executable, "-c", FIRST_USE], env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "-XX:SharedArchiveFile=" in second.stdout
+    assert "ArchiveClassesAtExit" not in second.stdout
+    monkeypatch.setenv("DIGESTFLOW_CACHE", str(tmp_path / "cache"))
+    assert sparkmod.cds_archive().is_file()  # adopted under the name the JVM options point at
+    assert not list((tmp_path / "cache").glob("*.tmp"))

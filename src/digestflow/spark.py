@@ -102,12 +102,13 @@ def _reproducible_jar(classes: Path) -> bytes:
 C1_ONLY_MAX_DAYS = 14
 
 
-def jvm_options(settings: Settings, days: int | None = None) -> str:
+def jvm_options(settings: Settings, days: int | None = None, auto_warm_up: bool = False) -> str:
     """Driver JVM flags. On a local master, start-up dominates short runs: C1-only JIT, serial GC and
     the class-data-sharing archive cut session start + first job from ~50 s to ~20 s on 2 slow cores
     (BENCHMARKS.md). A long run (``days`` > :data:`C1_ONLY_MAX_DAYS`) keeps C2: measured here, C1-only
     saves ~10 s on a one-day stage but costs 22 % on the 521-day terms stage (260 s vs 203 s).
-    Cluster drivers keep the JVM defaults. ``DIGESTFLOW_JVM_OPTS`` replaces all this.
+    Cluster drivers keep the JVM defaults. ``DIGESTFLOW_JVM_OPTS`` replaces all this. ``auto_warm_up``:
+    with no archive yet, have this JVM dump one at exit for the next session.
     """
     if settings.jvm_opts is not None:
         return settings.jvm_opts
@@ -117,9 +118,50 @@ def jvm_options(settings: Settings, days: int | None = None) -> str:
     if days is None or days <= C1_ONLY_MAX_DAYS:
         opts.insert(0, "-XX:TieredStopAtLevel=1")
     archive = cds_archive()
-    if archive.is_file():
+    if archive.is_file() or adopt_dumped_archive(archive):
         opts.append(f"-XX:SharedArchiveFile={archive}")
+    elif auto_warm_up:
+        # First use without `digestflow warmup`: this run's JVM dumps the classes it loaded when it
+        # exits, and the next session adopts the dump (adopt_dumped_archive): the warm-up happens by itself.
+        opts.append(f"-XX:ArchiveClassesAtExit={archive.with_name(f'{archive.name}.{os.getpid()}.tmp')}")
     return " ".join(opts)
+
+
+#: A dump younger than this may still be being written by its JVM.
+DUMP_SETTLE_SECONDS = 15.0
+
+
+def adopt_dumped_archive(archive: Path) -> bool:
+    """Move a finished class dump of an earlier run into place as ``archive``; True when there is one.
+
+    A dump is finished when the Python process that started its JVM (the pid in its name) is gone and
+    the file has not changed for :data:`DUMP_SETTLE_SECONDS` (the JVM writes it as it exits)."""
+    import time
+
+    for dump in sorted(archive.parent.glob(f"{archive.name}.*.tmp")):
+        try:
+            pid = int(dump.name[len(archive.name) + 1 : -len(".tmp")])
+            info = dump.stat()
+        except (ValueError, OSError):
+            continue
+        if _alive(pid) or time.time() - info.st_mtime < DUMP_SETTLE_SECONDS or info.st_size == 0:
+            continue
+        try:
+            os.replace(dump, archive)
+        except OSError:
+            continue
+        return True
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 #: An archive of another install (another venv, an older pyspark) unused this long is deleted.
@@ -242,13 +284,16 @@ def build_session(settings: Settings, app_name: str = "digestflow", *, days: int
     if settings.max_cores:
         builder = builder.config("spark.cores.max", str(settings.max_cores))
     shim = fs_shim_jar()
+    first_use = local and not submitted and settings.jvm_opts is None and not cds_archive().is_file()
+    if first_use and not shim.is_file():
+        build_fs_shim()  # part of the warm-up: the archive's name pins the shim it was dumped with
     if local and not submitted and shim.is_file():
         builder = (
             builder.config("spark.driver.extraClassPath", str(shim))
             .config("spark.hadoop.fs.file.impl", "digestflow.NioLocalFileSystem")
             .config("spark.hadoop.fs.file.impl.disable.cache", "true")
         )
-    java_opts = jvm_options(settings, days)
+    java_opts = jvm_options(settings, days, auto_warm_up=first_use)
     if java_opts:
         builder = builder.config("spark.driver.extraJavaOptions", java_opts)
     ship = settings.py_files not in ("", "none")
