@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -21,6 +28,7 @@ from digestflow.resources import resource_dir
 from digestflow.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
 DAYS = [dt.date(2025, 3, 3) + dt.timedelta(days=i) for i in range(5)]  # Mon..Fri: every day has papers
 INGESTED_AT = dt.datetime(2025, 3, 8, tzinfo=dt.UTC)
 
@@ -317,3 +325,217 @@ def test_ge_warm_up_failure_is_retried_and_raised_by_the_gate(monkeypatch) -> No
     with pytest.raises(ImportError, match="broken"):
         validate.gx_context()
     assert calls == ["digestflow-ge-warmup", "MainThread"]
+
+
+# ------------------------------------------------------------------------------ Data Docs, offline
+
+CHROMIUM = os.environ.get("DIGESTFLOW_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+class _DevTools:
+    """Numbered Chrome DevTools Protocol calls over the page's websocket; every event kept.
+    (tests/test_dashboard.py has the same client; its launcher has no switch to cut the network.)"""
+
+    def __init__(self, ws_url: str) -> None:
+        from websockets.sync.client import connect
+
+        self.ws = connect(ws_url, max_size=None, open_timeout=60)
+        self.events: list[dict] = []
+        self._id = 0
+
+    def call(self, method: str, timeout: float = 300, **params):
+        self._id += 1
+        self.ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        deadline = time.monotonic() + timeout
+        while True:
+            message = json.loads(self.ws.recv(timeout=max(deadline - time.monotonic(), 0.1)))
+            if message.get("id") == self._id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+            self.events.append(message)
+
+    def load(self, url: str, timeout: float = 300) -> None:
+        self.events.clear()
+        self.call("Page.navigate", url=url)
+        deadline = time.monotonic() + timeout
+        while not any(m.get("method") == "Page.loadEventFired" for m in self.events):
+            self.events.append(json.loads(self.ws.recv(timeout=max(deadline - time.monotonic(), 0.1))))
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(json.dumps(result["exceptionDetails"])[:2000])
+        return result["result"].get("value")
+
+    def close(self) -> None:
+        self.ws.close()
+
+    def failed_loads(self) -> list[str]:
+        urls = {m["params"]["requestId"]: m["params"]["request"]["url"] for m in self.events
+                if m.get("method") == "Network.requestWillBeSent"}
+        return [f"{urls.get(m['params']['requestId'], '?')}: {m['params'].get('errorText')}" for m in self.events
+                if m.get("method") == "Network.loadingFailed"]
+
+
+def _offline_chromium(profile: Path) -> tuple[subprocess.Popen, str]:
+    """Headless chromium with no network: every host name fails to resolve and every proxied request goes
+    to a closed port. Only file:// URLs (and DevTools on 127.0.0.1) work."""
+    proc = subprocess.Popen(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+         "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
+         f"--user-data-dir={profile}", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+         "--window-size=1400,1000", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stderr is not None
+    deadline, port = time.monotonic() + 120, None
+    while port is None and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            raise RuntimeError(f"chromium exited with {proc.returncode}")
+        match = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
+        port = int(match.group(1)) if match else None
+    if port is None:
+        proc.kill()
+        raise RuntimeError("chromium did not open its DevTools port within 120 s")
+    threading.Thread(target=proc.stderr.read, daemon=True).start()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as response:
+        targets = json.load(response)
+    return proc, next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+
+
+_INDEX_ROWS = """
+(() => [...document.querySelectorAll('table.ge-index-page-validation-results-table tbody tr')].map(tr => ({
+  cells: [...tr.querySelectorAll('td')].map(td => td.innerText.trim()),
+  failed: !!tr.querySelector('.ge-failed-icon, .fa-times'),
+  href: tr.getAttribute('data-href'),
+})))()
+"""
+# Styles really applied: Bootstrap's grid (a col-N has a percent flex basis only with bootstrap.css) and
+# Font Awesome's icon glyphs (a ::before content only with all.min.css), plus its font loaded.
+_STYLED = """
+(async () => {
+  await document.fonts.ready;
+  const col = document.querySelector('[class*="col-"]');
+  const icon = document.querySelector('.fas');
+  return {
+    bootstrap_grid: col ? getComputedStyle(col).flexBasis : null,
+    fa_glyph: icon ? getComputedStyle(icon, '::before').content : null,
+    fa_font: [...document.fonts].some(f => f.family.includes('Font Awesome') && f.status === 'loaded'),
+    jquery: typeof window.jQuery,
+    bootstrap_table: typeof (window.jQuery && window.jQuery.fn.bootstrapTable),
+  };
+})()
+"""
+_NETWORK_IS_OFF = """
+fetch('https://code.jquery.com/jquery-3.7.1.min.js', {mode: 'no-cors'}).then(() => 'online', () => 'offline')
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_data_docs_list_every_result_by_run_and_table_with_the_network_off(gate, tmp_path) -> None:
+    """Open ``_data_docs/index.html`` in chromium without network: the result list is filled (that takes
+    jQuery + bootstrap-table), each row names the digestflow run, the table and its partitions, styles
+    apply, and a result page says which run and table it shows."""
+    from digestflow import datadocs
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"chromium not found at {CHROMIUM} (make system-deps)")
+    if datadocs.node_modules() is None:
+        pytest.fail("Data Docs assets are not installed: run `make docs-assets` (npm ci in datadocs/)")
+    docs = gate["warehouse"] / "_data_docs"
+    for page in [docs / "index.html", *(docs / "validations").rglob("*.html")]:
+        assert datadocs.remote_links(page) == [], page
+    ctx1, _, ctx1r, _ = gate["run1"]
+    ctx2, _, ctx2r, _ = gate["run2"]
+    span = f"digest_date={DAYS[0]}..digest_date={DAYS[4]}_5_partitions"
+    expected = {  # (run, table, partitions) → failed?  from what the fixture published, not from the code
+        (ctx1.run_id, "papers", span): False,
+        (ctx1r.run_id, "rejects", span): False,
+        (ctx2.run_id, "papers", span): True,
+        (ctx2r.run_id, "rejects", f"digest_date={DAYS[0]}..digest_date={DAYS[3]}_4_partitions"): True,
+    }
+
+    proc, ws_url = _offline_chromium(tmp_path / "profile")
+    devtools = _DevTools(ws_url)
+    try:
+        for domain in ("Page", "Runtime", "Network"):
+            devtools.call(f"{domain}.enable")
+        devtools.load((docs / "index.html").as_uri())
+        rows = devtools.evaluate(_INDEX_ROWS)
+        index_styles = devtools.evaluate(_STYLED)
+        index_failed = devtools.failed_loads()
+        network = devtools.evaluate(_NETWORK_IS_OFF)
+        shot = devtools.call("Page.captureScreenshot", format="png")
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "data_docs_index.png").write_bytes(base64.b64decode(shot["data"]))
+
+        found = {}
+        for row in rows:
+            text = " | ".join(row["cells"])
+            for run, table, partitions in expected:
+                if run in text and table in text and partitions in text:
+                    found[(run, table, partitions)] = (row["failed"], row["href"])
+        page_href = found.get((ctx2.run_id, "papers", span), (None, None))[1]
+        page_text = page_styles = page_failed = None
+        if page_href:
+            devtools.load((docs / urllib.parse.unquote(page_href)).as_uri())
+            page_text = devtools.evaluate("document.body.textContent")  # the run info is in a collapsed panel
+            page_styles = devtools.evaluate(_STYLED)
+            page_failed = devtools.failed_loads()
+    finally:
+        devtools.close()
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    assert network == "offline", "the browser could reach a CDN: this test would not prove anything"
+    assert len(rows) == len(expected), rows
+    assert {k: v[0] for k, v in found.items()} == expected, rows
+    assert index_failed == []
+    assert index_styles["bootstrap_grid"].endswith("%"), index_styles  # "auto" without bootstrap.css
+    assert {k: index_styles[k] for k in ("fa_font", "jquery", "bootstrap_table")} == {
+        "fa_font": True, "jquery": "function", "bootstrap_table": "function"}
+    assert index_styles["fa_glyph"] not in (None, "none", "normal", "")
+    assert page_text is not None, f"no link to run 2's papers page in {rows}"
+    assert re.search(rf"Run Name\s*{re.escape(ctx2.run_id)}", page_text), page_text[:2000]
+    assert re.search(r"Data asset:\s+papers", page_text), page_text[:2000]
+    assert "Failed" in page_text
+    assert page_failed == []
+    assert page_styles["bootstrap_grid"].endswith("%"), page_styles
+    assert page_styles["jquery"] == "function"
+
+
+def test_vendored_assets_are_the_files_ge_pins() -> None:
+    """Every script and stylesheet GE's templates load from a CDN has a local copy of the same version
+    (package.json), and the two GE pins by Subresource Integrity hash to GE's sha384."""
+    import great_expectations
+
+    from digestflow import datadocs
+
+    templates = Path(great_expectations.__file__).parent / "render" / "view" / "templates"
+    text = "\n".join(p.read_text() for p in templates.glob("*.j2"))
+    loaded = set(re.findall(r"<script[^>]+src=\"(https://[^\"]+)\"", text))
+    loaded |= set(re.findall(r"<link[^>]+href=\"(https://[^\"]+)\"", text))
+    assert loaded, "GE's templates moved: update digestflow.datadocs"
+    assert loaded <= set(datadocs.CDN_ASSETS), loaded - set(datadocs.CDN_ASSETS)
+
+    package = json.loads((REPO / "datadocs" / "package.json").read_text())["dependencies"]
+    for url, rel in datadocs.CDN_ASSETS.items():
+        name = rel.split("/dist/")[0].split("/build/")[0].split("/css/")[0]
+        assert name in package, (url, name)
+        if url.endswith(("@5", "@6")):  # jsdelivr's "latest of this major"
+            assert package[name].split(".")[0] == url.rsplit("@", 1)[1], (url, package[name])
+        elif name != "bootstrap-table" or "1.19.1" in url:  # GE also asks for 1.19.0's stylesheet
+            assert package[name] in url, (url, package[name])
+
+    folder = datadocs.node_modules()
+    if folder is None:
+        pytest.skip("Data Docs assets are not installed (make docs-assets)")
+    pinned = re.findall(r"<script src=\"(https://[^\"]+)\" integrity=\"sha384-([^\"]+)\"", text)
+    assert len(pinned) == 2
+    for url, digest in pinned:
+        data = (folder / datadocs.CDN_ASSETS[url]).read_bytes()
+        assert base64.b64encode(hashlib.sha384(data).digest()).decode() == digest, url

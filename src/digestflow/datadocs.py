@@ -66,6 +66,9 @@ _URL = re.compile(
     r"(?=[\"')\s])"
 )
 
+_VENDORED_TAG = re.compile(r"<(?:script|link)\b[^>]*static/vendor/[^>]*>")
+_SRI_ATTRS = re.compile(r"\s+(?:integrity=\"[^\"]*\"|crossorigin=\"[^\"]*\")")
+
 _installed: set[str] = set()
 _warned = False
 _lock = threading.Lock()
@@ -124,6 +127,9 @@ def localize(page: Path, site: Path) -> int:
         return Path(base, rel).as_posix()
 
     new, n = _URL.subn(local, text)
+    # GE pins two scripts with Subresource Integrity + crossorigin; a file:// page cannot make the CORS
+    # request that needs, so the local copies load without them (the test checks their sha384 instead).
+    new = _VENDORED_TAG.sub(lambda m: _SRI_ATTRS.sub("", m.group(0)), new)
     if n:
         tmp = page.with_name(f".{page.name}.{os.getpid()}.tmp")
         tmp.write_text(new, encoding="utf-8")

@@ -285,7 +285,7 @@ class _Site:
         self.suites = gx.context.stores[suites]
         self.builder = SiteBuilder(
             data_context=gx.context,
-            site_name=name,
+            site_name="digestflow warehouse",  # the index header: "Data Docs | digestflow warehouse"
             store_backend={"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)},
             site_index_builder={"class_name": "DefaultSiteIndexBuilder", "validation_results_limit": INDEX_LIMIT},
             show_how_to_buttons=False,
@@ -340,14 +340,15 @@ class _Site:
 
 
 def batch_label(labels: Sequence[str]) -> str:
-    """GE's batch identifier of one validation (a file name): the partitions it covered, e.g.
-    ``digest_date=2025-03-03`` or ``digest_date=2025-03-03 .. digest_date=2025-03-07 (5 partitions)``."""
-    names = sorted(label.replace("/", " ") for label in labels)
+    """GE's batch identifier of one validation (also its page's file name, so no spaces or slashes): the
+    partitions it covered, e.g. ``digest_date=2025-03-03`` or
+    ``digest_date=2025-03-03..digest_date=2025-03-07_5_partitions``."""
+    names = sorted(label.replace("/", ",") for label in labels)
     if not names:
-        return "no rows"
+        return "no_rows"
     if len(names) == 1:
         return names[0]
-    return f"{names[0]} .. {names[-1]} ({len(names)} partitions)"
+    return f"{names[0]}..{names[-1]}_{len(names)}_partitions"
 
 
 def _progress_bars_off() -> Any:
