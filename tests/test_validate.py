@@ -539,3 +539,105 @@ def test_vendored_assets_are_the_files_ge_pins() -> None:
     for url, digest in pinned:
         data = (folder / datadocs.CDN_ASSETS[url]).read_bytes()
         assert base64.b64encode(hashlib.sha384(data).digest()).decode() == digest, url
+
+
+# ---------------------------------------------------------------- the two GE engines, same verdicts
+
+
+def _verdicts(outcome: validate.Outcome) -> dict[str, set[tuple]]:
+    return {p.label: {(f.expectation, f.column, f.severity, f.unexpected) for f in p.failures} for p in outcome.partitions}
+
+
+@pytest.mark.slow
+def test_pandas_and_spark_engines_block_the_same_planted_rows(spark) -> None:
+    """The same corrupted papers frame through GE's Spark and pandas engines: both find exactly what was
+    planted (empty title on day 1, duplicated position on day 2, short abstract = warning on day 3, day 5
+    after the run's end), with the same rows per partition."""
+    rows = [dict(r) for r in paper_rows()]
+    first = {d: [r for r in rows if r["digest_date"] == d] for d in DAYS}
+    first[DAYS[0]][1]["title"] = ""
+    first[DAYS[1]][2]["position"] = 1
+    short = first[DAYS[2]][0]
+    short["abstract"] = "We study a small thing and report one number, which is good news for everyone."
+    short["n_words"] = len(short["abstract"].split())
+    df = spark.createDataFrame(rows, schemas.load("papers").spark())
+    params = validate.suite_parameters(DAYS[0], DAYS[3], DAYS[3])
+    per_day = {d: len(first[d]) for d in DAYS}
+    planted = {
+        f"digest_date={DAYS[0]}": {("expect_column_values_to_match_regex", "title", "critical", 1),
+                                   ("expect_column_value_lengths_to_be_between", "title", "critical", 1)},
+        # positions 0,1,1,3,… against row numbers 0,1,2,3,…: one row is off
+        f"digest_date={DAYS[1]}": {("expect_column_pair_values_to_be_equal", "position, __position_expected",
+                                    "critical", 1)},
+        f"digest_date={DAYS[2]}": {("expect_column_value_lengths_to_be_between", "abstract", "warning", 1)},
+        f"digest_date={DAYS[3]}": set(),
+        f"digest_date={DAYS[4]}": {("expect_column_values_to_be_between", "digest_date", "critical", per_day[DAYS[4]])},
+    }
+    outcomes = {engine: validate.validate_frame(df, validate.load_suite("papers", engine), params) for engine in validate.ENGINES}
+    for engine, outcome in outcomes.items():
+        assert outcome.engine == engine
+        assert {p.label: p.rows for p in outcome.partitions} == {f"digest_date={d}": n for d, n in per_day.items()}
+        assert _verdicts(outcome) == planted, engine
+        assert [p.label for p in outcome.blocked] == [f"digest_date={d}" for d in (DAYS[0], DAYS[1], DAYS[4])]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", validate.ENGINES)
+def test_a_column_written_with_the_wrong_type_blocks_every_partition(spark, engine) -> None:
+    """n_words written as a 64-bit integer instead of int: a table-level failure on both engines."""
+    from pyspark.sql import functions as F
+
+    df = spark.createDataFrame(paper_rows(), schemas.load("papers").spark()).withColumn("n_words", F.col("n_words").cast("long"))
+    outcome = validate.validate_frame(df, validate.load_suite("papers", engine), validate.suite_parameters(DAYS[0], DAYS[-1], DAYS[-1]))
+    assert [p.label for p in outcome.blocked] == [f"digest_date={d}" for d in DAYS]
+    for part in outcome.partitions:
+        assert [(f.expectation, f.column, f.scope) for f in part.failures] == [("expect_column_values_to_be_of_type", "n_words", "run")]
+
+
+def trend_rows(as_of: dt.date, n: int) -> list[dict]:
+    """Hand-made keyword_trends rows that satisfy every rule: n terms in the 7d window."""
+    target, baseline = as_of - dt.timedelta(days=6), as_of - dt.timedelta(days=34)
+    return [
+        {"term": f"term {i}", "display_form": f"Term {i}", "n_tokens": 2, "window": "7d", "target_start": target,
+         "baseline_start": baseline, "df_target": 3 + i, "df_baseline": 2, "n_target": 100, "n_baseline": 400,
+         "share_target": (3 + i) / 100, "share_baseline": 2 / 400, "logodds_delta": 1.0 + i, "logodds_z": 2.0 + i,
+         "burst_active": False, "burst_start": None, "mk_z": None, "mk_p": None, "sen_slope": None,
+         "first_seen": baseline, "is_new": False, "suppressed_by": None, "rank_rising": n - i, "rank_falling": None,
+         "as_of": as_of}
+        for i in range(n)
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", validate.ENGINES)
+def test_a_bad_partition_of_a_small_table_is_blocked_through_the_gate(spark, tmp_path, monkeypatch, caplog, engine) -> None:
+    """keyword_trends through the real write → audit → publish path: a small table goes to GE's pandas
+    engine (PANDAS_MAX_ROWS = 0 forces Spark). Day 2 has a share above 1 and a duplicated key: blocked;
+    day 1 publishes byte for byte what was staged."""
+    import logging
+
+    if engine == "spark":
+        monkeypatch.setattr(validate, "PANDAS_MAX_ROWS", 0)
+    day1, day2 = DAYS[0], DAYS[1]
+    good, bad = trend_rows(day1, 4), trend_rows(day2, 4)
+    bad[1]["share_target"] = 1.5
+    bad.append(dict(bad[0]))
+    warehouse = tmp_path / "wh"
+    settings = Settings().replace(warehouse=str(warehouse), validate=True)
+    ctx = RunContext(spark=spark, settings=settings, start=day1, end=day2, today=day2)
+    report = StageReport("trends")
+    df = spark.createDataFrame(good + bad, schemas.load("keyword_trends").spark())
+    with caplog.at_level(logging.INFO, logger="digestflow.validate"):
+        ctx.publish("keyword_trends", df, io.date_partitions([day1, day2], "as_of"), report)
+    assert f"validated keyword_trends (GE {engine} engine)" in caplog.text
+    assert report.partitions == 1
+    assert not (warehouse / "keyword_trends" / f"as_of={day2}").exists()
+    published = pq.read_table(warehouse / "keyword_trends" / f"as_of={day1}").to_pylist()
+    assert sorted(r["term"] for r in published) == [r["term"] for r in good]
+    (message,) = report.blocked
+    assert f"keyword_trends as_of={day2}: NOT PUBLISHED" in message
+    assert "expect_column_values_to_be_between(share_target): 1 row" in message
+    assert "expect_column_values_to_be_between(__key_count): 2 rows" in message
+    rows = result_rows(warehouse, "keyword_trends", ctx.run_id)
+    assert {p: r["blocked"] for p, r in rows.items()} == {f"as_of={day1}": False, f"as_of={day2}": True}
+    assert rows[f"as_of={day2}"]["rows"] == 5
