@@ -641,3 +641,24 @@ def test_a_bad_partition_of_a_small_table_is_blocked_through_the_gate(spark, tmp
     rows = result_rows(warehouse, "keyword_trends", ctx.run_id)
     assert {p: r["blocked"] for p, r in rows.items()} == {f"as_of={day1}": False, f"as_of={day2}": True}
     assert rows[f"as_of={day2}"]["rows"] == 5
+
+
+@pytest.mark.slow
+def test_data_docs_keep_the_results_of_earlier_processes(spark, tmp_path, monkeypatch) -> None:
+    """A second process (here: a fresh GE context) validating into the same warehouse lists the first
+    one's result too, and its page stays on disk."""
+    warehouse = tmp_path / "wh"
+    settings = Settings().replace(warehouse=str(warehouse), validate=True)
+    runs = []
+    for day in DAYS[:2]:
+        monkeypatch.setattr(validate, "_GX", None)
+        ctx = RunContext(spark=spark, settings=settings, start=day, end=day, today=day)
+        df = spark.createDataFrame(trend_rows(day, 3), schemas.load("keyword_trends").spark())
+        ctx.publish("keyword_trends", df, io.date_partitions([day], "as_of"), StageReport("trends"))
+        runs.append(ctx.run_id)
+    docs = warehouse / "_data_docs"
+    index = (docs / "index.html").read_text()
+    for run_id, day in zip(runs, DAYS[:2], strict=True):
+        assert run_id in index
+        (page,) = (docs / "validations" / "keyword_trends" / run_id).rglob("*.html")
+        assert page.name == f"as_of={day}.html"
