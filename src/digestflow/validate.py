@@ -9,7 +9,10 @@ written against *derived columns* (Spark SQL window expressions declared in the 
 rule is a row-level rule whose offending rows carry their partition.
 
 Why batch: GE's fixed cost per validation run (metric graph, a few Spark jobs per expectation) is paid
-once for all partitions of a run. :func:`validate_frame` reads the whole staged table of the run, runs
+once for all partitions of a run. Small staged tables (row counts from the Parquet footers, up to
+``PANDAS_MAX_ROWS``) are validated in-process by GE's pandas engine instead, which costs tens of
+milliseconds per expectation instead of Spark jobs; the verdicts are the same (tests compare both
+engines on planted faults). :func:`validate_frame` reads the whole staged table of the run, runs
 the suite once (``BOOLEAN_ONLY``: only the bundled unexpected counts are computed); only when something
 fails does it re-run the failing expectations with ``COMPLETE`` results and
 ``unexpected_index_column_names`` = partition + row-id columns, which names the bad partitions and gives
@@ -17,8 +20,10 @@ a few offending rows. Good partitions publish; bad ones stay in ``_staging/<run_
 Table-level failures (a missing column, a wrong type) cannot be pinned to a partition and block all of
 the run's partitions of that table.
 
-Every audit appends one ``validation_results`` row per (suite, partition) and refreshes GE Data Docs
-under ``<warehouse>/_data_docs/`` (once per audited table, not per partition).
+Every audit appends one ``validation_results`` row per (suite, partition) and adds one GE result to the
+Data Docs under ``<warehouse>/_data_docs/``, named by the digestflow run id (GE run name), the table
+(data asset) and the partitions (batch id); the pages work offline (:mod:`digestflow.datadocs`). A run
+can build the pages and the index once at its end (:func:`defer_docs`, :func:`build_docs`).
 """
 
 from __future__ import annotations
@@ -57,8 +62,8 @@ SAMPLE_ROWS = 3
 
 ENGINES = ("spark", "pandas")
 #: Staged tables up to this many rows (summed from the Parquet footers) are validated in-process by GE's
-#: pandas engine: its cost is milliseconds per expectation, where the Spark engine pays a few Spark jobs
-#: per expectation whatever the row count. Larger tables stay on Spark.
+#: pandas engine: its cost is tens of milliseconds per expectation, where the Spark engine pays Spark
+#: jobs whatever the row count. Larger tables stay on Spark (and off the driver's memory).
 PANDAS_MAX_ROWS = 50_000
 
 # The one column-type map: schema type (schemas/*.json) → the name GE's expect_column_values_to_be_of_type
