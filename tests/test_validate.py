@@ -662,3 +662,42 @@ def test_data_docs_keep_the_results_of_earlier_processes(spark, tmp_path, monkey
         assert run_id in index
         (page,) = (docs / "validations" / "keyword_trends" / run_id).rglob("*.html")
         assert page.name == f"as_of={day}.html"
+
+
+@pytest.mark.slow
+def test_partition_counts_from_footers_match_the_rows_written(spark, tmp_path) -> None:
+    """Rows per partition read from the Parquet footers of a real staged write, with partition values
+    Spark has to escape in folder names ('/', ':', ' ', '='): the labels are those of the values."""
+    models = {"org/model:v1 x": 3, "a=b": 2}
+    rows = [{"paper_id": f"p{i}", "vector": [0.0, 1.0], "dim": 2, "model": m, "digest_date": d}
+            for m, n in models.items() for d in DAYS[:2] for i in range(n + (d == DAYS[1]))]
+    df = spark.createDataFrame(rows, schemas.load("embeddings").spark())
+    owned = [{"model": m, "digest_date": d} for m in models for d in DAYS[:2]]
+    staged = io.write_staged(df, "embeddings", str(tmp_path / "wh"), "run1", owned)
+    counts = validate.partition_counts(staged.path, "embeddings")
+    expected = {io.partition_relpath(p): n + (p["digest_date"] == DAYS[1]) for p in owned for m, n in models.items()
+                if p["model"] == m}
+    assert {label: n for label, (_, n) in counts.items()} == expected
+    assert {label: part for label, (part, _) in counts.items()} == {io.partition_relpath(p): p for p in owned}
+
+
+@pytest.mark.slow
+def test_without_the_vendored_assets_the_gate_still_runs_and_says_what_to_install(spark, tmp_path, monkeypatch, caplog) -> None:
+    import logging
+
+    from digestflow import datadocs
+
+    monkeypatch.setattr(datadocs, "node_modules", lambda: None)
+    monkeypatch.setattr(datadocs, "_warned", False)
+    warehouse = tmp_path / "wh"
+    settings = Settings().replace(warehouse=str(warehouse), validate=True)
+    ctx = RunContext(spark=spark, settings=settings, start=DAYS[0], end=DAYS[0], today=DAYS[0])
+    df = spark.createDataFrame(trend_rows(DAYS[0], 3), schemas.load("keyword_trends").spark())
+    report = StageReport("trends")
+    with caplog.at_level(logging.WARNING, logger="digestflow.datadocs"):
+        ctx.publish("keyword_trends", df, io.date_partitions([DAYS[0]], "as_of"), report)
+    assert report.partitions == 1
+    assert "make docs-assets" in caplog.text
+    index = warehouse / "_data_docs" / "index.html"
+    assert "https://code.jquery.com/jquery-3.7.1.min.js" in datadocs.remote_links(index)
+    assert not (warehouse / "_data_docs" / "static" / "vendor").exists()
