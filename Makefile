@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 NEURAL := $(VENV)/.installed-neural
 
-.PHONY: demo test test-fast install install-neural warmup lint clean system-deps airflow airflow-stop
+.PHONY: demo test test-fast install install-neural warmup lint clean system-deps airflow airflow-stop docs-assets
 
 # The library, Airflow and the dev tools; not the neural extra (torch + transformers, ~1 GB), which only
 # `digestflow embed --model minilm` and its tests need (install-neural, pulled in by `make test`).
@@ -23,22 +23,37 @@ $(NEURAL): $(STAMP)
 	$(BIN)/pip install -q -c constraints.txt -e '.[airflow,dev,neural]'
 	touch $(NEURAL)
 
-install: $(STAMP)
+install: $(STAMP) docs-assets
+
+# Great Expectations Data Docs load jQuery, Bootstrap, bootstrap-table, Vega and Font Awesome from CDNs;
+# these are the same versions from the npm registry (datadocs/package-lock.json pins them, integrity
+# hashes included), which digestflow copies into <warehouse>/_data_docs so the pages work offline.
+DOCS_ASSETS := datadocs/node_modules/.package-lock.json
+$(DOCS_ASSETS): datadocs/package.json datadocs/package-lock.json
+	@command -v npm >/dev/null || { echo "Data Docs assets need npm (make system-deps, or apt-get install npm)"; exit 1; }
+	cd datadocs && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+docs-assets: $(DOCS_ASSETS)
 
 install-neural: $(NEURAL)
 
 warmup: $(STAMP)
 	$(BIN)/digestflow warmup
 
-demo: $(STAMP)
+demo: $(STAMP) docs-assets
 	$(BIN)/digestflow demo
 
 # Browser tests drive Debian's chromium; install it when missing and we may (root), else say how.
+# npm fetches the Data Docs assets (docs-assets).
 system-deps:
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "browser tests need chromium: sudo apt-get install chromium"; fi; }
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	  else echo "offline Data Docs need npm: sudo apt-get install npm"; fi; }
 
 # Local Airflow (api-server, scheduler, dag-processor, triggerer on 127.0.0.1, SQLite) under data/airflow.
 # AIRFLOW_PORT=8081 make airflow to use another port; the UI URL and the login are printed at the end.
@@ -51,7 +66,7 @@ airflow-stop:
 # Two workers, one test module per worker at a time (--dist loadfile: a module's fixtures are built
 # once): much of a test's time is one single-threaded JVM or Python start-up, so two at once use the
 # second core. (Not loadgroup: with pytest 9.2, xdist 3.8's group suffix on node ids is ignored.)
-test: $(NEURAL) system-deps lint
+test: $(NEURAL) system-deps docs-assets lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 # The fast tier for the edit-test loop: no slow, Airflow, cluster, browser or neural tests (< 2 min).

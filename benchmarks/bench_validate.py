@@ -1,8 +1,18 @@
-"""Validation gate cost: GE fixed cost, one day (cold and warm), all real days in one run, a failing run.
+"""Validation gate cost: GE fixed cost, one day (cold and warm), all real days in one run, a failing run;
+and the gate over the ten tables of a full run, before vs after (same process, same data).
 
-Baseline in the same process and session: the ingest stage (without the gate) of the same day(s).
+Part "ingest" — baseline in the same process and session: the ingest stage (without the gate) of the
+same day(s). Part "tables" — every stage runs once without the gate over [start, end]; then the gate
+(``audit``) of each of the ten published tables is timed, alternating three variants, ``--repeat`` times:
+**before** = ``src/digestflow/validate.py`` as of ``--before`` (git), loaded side by side (its own GE
+context; Spark engine for every table, a counting job, Data Docs per checkpoint); **after, docs per
+table** = this checkout, Data Docs built at each audit; **after** = this checkout with the run's
+Data Docs built once (``defer_docs`` / ``build_docs``). Each pass gets a fresh GE context (built
+untimed) and its own Data Docs folder, like one ``digestflow run`` process. Verdicts (blocked
+partitions, failed rules, row counts) must be identical, else the script fails.
 
     .venv/bin/python benchmarks/bench_validate.py [--landing ../shared/data/hf-daily] [--master local[2]]
+        [--part all|ingest|tables] [--before 9c14a0f] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -25,7 +35,17 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--start", default="2024-05-27")
     parser.add_argument("--end", default="2026-05-29")
+    parser.add_argument("--part", choices=["all", "ingest", "tables"], default="all")
+    parser.add_argument("--before", default="9c14a0f", help="git revision of the gate to compare with")
+    parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
+    if args.part in ("all", "tables"):
+        bench_tables(args)
+    if args.part in ("all", "ingest"):
+        bench_ingest(args)
+
+
+def bench_ingest(args: argparse.Namespace) -> None:
 
     from pyspark.sql import functions as F
 
@@ -128,6 +148,117 @@ def main() -> None:
         print(f"{name:{width}}  {secs:8.1f}  {note}")
     print(f"ratio gate(1 day, warm: papers + rejects) / ingest(1 day, warm, no gate) = {gate_one / ingest_one:.2f}")
     print(f"ratio gate(all days) / ingest(all days, no gate) = {gate_all / ingest_all:.2f}")
+
+
+TABLES = ["papers", "rejects", "paper_terms", "embeddings", "keyword_trends", "term_stats", "erank_stats",
+          "daily_summary", "trend_mart", "erank_mart"]
+
+
+def _load_before(rev: str):  # type: ignore[no-untyped-def]
+    """``digestflow.validate`` as of git ``rev``, as a separate module with its own GE context."""
+    import importlib.util
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    source = subprocess.run(["git", "-C", str(repo), "show", f"{rev}:src/digestflow/validate.py"],
+                            capture_output=True, text=True, check=True).stdout
+    name = "digestflow._validate_before"
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader=None))
+    sys.modules[name] = module  # dataclasses look their module up
+    exec(compile(source, f"{rev}:validate.py", "exec"), module.__dict__)
+    return module
+
+
+def _verdict(outcome) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    return {p.label: (p.rows, p.blocked, sorted((f.expectation, f.column, f.severity, f.unexpected) for f in p.failures))
+            for p in outcome.partitions}
+
+
+def bench_tables(args: argparse.Namespace) -> None:
+    from digestflow import storage, validate
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
+    from digestflow.settings import Settings
+    from digestflow.spark import build_session
+
+    start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
+    before = _load_before(args.before)
+    load0 = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-gate-") as tmp:
+        wh = str(Path(tmp) / "wh")
+        settings = Settings.from_env().replace(landing=args.landing, warehouse=wh, spark_master=args.master, validate=False)
+        spark = build_session(settings)
+        t = time.perf_counter()
+        run_stages(make_context(spark=spark, settings=settings, start=start, end=end))
+        run_secs = time.perf_counter() - t
+        staged = {}
+        for table in TABLES:
+            root = storage.table_dir(wh, table)
+            parts = sorted({f.parent for f in root.rglob("*.parquet")})
+            partitions = [dict(piece.split("=", 1) for piece in p.relative_to(root).parts) for p in parts]
+            staged[table] = storage.Staged(table, root, tuple(partitions))
+        validate.gx_context()
+        before.gx_context()
+
+        variants = ["before", "after, docs per table", "after"]
+        seconds: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+        engines: dict[str, str] = {}
+        phases: dict[str, str] = {}
+        verdicts: dict[str, dict[str, object]] = {}
+        for i in range(args.repeat):
+            for variant in variants if i % 2 == 0 else variants[::-1]:
+                gated = settings.replace(warehouse=str(Path(tmp) / f"docs-{variant}-{i}"), validate=True)
+                ctx = make_context(spark=spark, settings=gated, start=start, end=end, today=end)
+                module = before if variant == "before" else validate
+                # A fresh GE context per pass, built untimed (a run overlaps it with its first stage): each
+                # table's suite, batch definition (and before: checkpoint) is then set up once per pass,
+                # as in one `digestflow run` process.
+                module._GX = None
+                module.gx_context()
+                if variant == "after":
+                    validate.defer_docs(ctx)
+                per_table: dict[str, float] = {}
+                for table in TABLES:
+                    t = time.perf_counter()
+                    verdict = module.audit(ctx, staged[table])
+                    per_table[table] = time.perf_counter() - t
+                    engines[f"{variant}:{table}"] = getattr(verdict.outcome, "engine", "spark")
+                    phases[f"{variant}:{table}"] = _phases(verdict.outcome)
+                    got = _verdict(verdict.outcome)
+                    if table in verdicts and verdicts[table] != got:
+                        raise SystemExit(f"{table}: {variant} gives other verdicts than before:\n{got}\n{verdicts[table]}")
+                    verdicts[table] = got
+                if variant == "after":
+                    t = time.perf_counter()
+                    validate.build_docs(ctx)
+                    per_table["(data docs, once)"] = time.perf_counter() - t
+                seconds[variant].append(per_table)
+        spark.stop()
+
+    load1 = os.getloadavg()
+    print(f"machine: {os.cpu_count()} cores, load avg before {load0[0]:.1f}, after {load1[0]:.1f}; "
+          f"full run without gate {run_secs:.0f} s ({start}..{end}); before = {args.before}; "
+          f"best of {args.repeat} per variant")
+    rows = [*TABLES, "(data docs, once)"]
+    print(f"{'table':20} {'rows':>9} {'blocked':>7}  " + "  ".join(f"{v:>22}" for v in variants) + "  engine (after)")
+    for table in rows:
+        cells = []
+        for v in variants:
+            vals = [r[table] for r in seconds[v] if table in r]
+            cells.append(f"{min(vals):22.2f}" if vals else f"{'':>22}")
+        verdict = verdicts.get(table, {})
+        n = sum(r[0] for r in verdict.values()) if verdict else 0
+        blocked = sum(1 for r in verdict.values() if r[1])
+        print(f"{table:20} {n:9d} {blocked:7d}  " + "  ".join(cells) + f"  {engines.get('after:' + table, '')}")
+    print("phases of the last repeat (seconds):")
+    for v in variants:
+        for table in TABLES:
+            print(f"  {v:22} {table:15} {phases.get(f'{v}:{table}', '')}")
+    totals = {v: min(sum(r.values()) for r in seconds[v]) for v in variants}
+    print(f"{'total':20} {'':>9} {'':>7}  " + "  ".join(f"{totals[v]:22.2f}" for v in variants))
+    print(f"ratio after / before = {totals['after'] / totals['before']:.2f}; "
+          f"after (docs per table) / before = {totals['after, docs per table'] / totals['before']:.2f}; "
+          "verdicts identical in every variant and repeat")
 
 
 def _phases(outcome) -> str:

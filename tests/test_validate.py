@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -22,6 +29,7 @@ from digestflow.runner import make_context
 from digestflow.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
 DAYS = [dt.date(2025, 3, 3) + dt.timedelta(days=i) for i in range(5)]  # Mon..Fri: every day has papers
 INGESTED_AT = dt.datetime(2025, 3, 8, tzinfo=dt.UTC)
 
@@ -318,3 +326,379 @@ def test_ge_warm_up_failure_is_retried_and_raised_by_the_gate(monkeypatch) -> No
     with pytest.raises(ImportError, match="broken"):
         validate.gx_context()
     assert calls == ["digestflow-ge-warmup", "MainThread"]
+
+
+# ------------------------------------------------------------------------------ Data Docs, offline
+
+CHROMIUM = os.environ.get("DIGESTFLOW_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+class _DevTools:
+    """Numbered Chrome DevTools Protocol calls over the page's websocket; every event kept.
+    (tests/test_dashboard.py has the same client; its launcher has no switch to cut the network.)"""
+
+    def __init__(self, ws_url: str) -> None:
+        from websockets.sync.client import connect
+
+        self.ws = connect(ws_url, max_size=None, open_timeout=60)
+        self.events: list[dict] = []
+        self._id = 0
+
+    def call(self, method: str, timeout: float = 300, **params):
+        self._id += 1
+        self.ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        deadline = time.monotonic() + timeout
+        while True:
+            message = json.loads(self.ws.recv(timeout=max(deadline - time.monotonic(), 0.1)))
+            if message.get("id") == self._id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+            self.events.append(message)
+
+    def load(self, url: str, timeout: float = 300) -> None:
+        self.events.clear()
+        self.call("Page.navigate", url=url)
+        deadline = time.monotonic() + timeout
+        while not any(m.get("method") == "Page.loadEventFired" for m in self.events):
+            self.events.append(json.loads(self.ws.recv(timeout=max(deadline - time.monotonic(), 0.1))))
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(json.dumps(result["exceptionDetails"])[:2000])
+        return result["result"].get("value")
+
+    def close(self) -> None:
+        self.ws.close()
+
+    def failed_loads(self) -> list[str]:
+        urls = {m["params"]["requestId"]: m["params"]["request"]["url"] for m in self.events
+                if m.get("method") == "Network.requestWillBeSent"}
+        return [f"{urls.get(m['params']['requestId'], '?')}: {m['params'].get('errorText')}" for m in self.events
+                if m.get("method") == "Network.loadingFailed"]
+
+
+def _offline_chromium(profile: Path) -> tuple[subprocess.Popen, str]:
+    """Headless chromium with no network: every host name fails to resolve and every proxied request goes
+    to a closed port. Only file:// URLs (and DevTools on 127.0.0.1) work."""
+    proc = subprocess.Popen(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+         "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
+         f"--user-data-dir={profile}", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+         "--window-size=1400,1000", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stderr is not None
+    deadline, port = time.monotonic() + 120, None
+    while port is None and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            raise RuntimeError(f"chromium exited with {proc.returncode}")
+        match = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
+        port = int(match.group(1)) if match else None
+    if port is None:
+        proc.kill()
+        raise RuntimeError("chromium did not open its DevTools port within 120 s")
+    threading.Thread(target=proc.stderr.read, daemon=True).start()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as response:
+        targets = json.load(response)
+    return proc, next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+
+
+_INDEX_ROWS = """
+(() => [...document.querySelectorAll('table.ge-index-page-validation-results-table tbody tr')].map(tr => ({
+  cells: [...tr.querySelectorAll('td')].map(td => td.innerText.trim()),
+  failed: !!tr.querySelector('.ge-failed-icon, .fa-times'),
+  href: tr.getAttribute('data-href'),
+})))()
+"""
+# Styles really applied: Bootstrap's grid (a col-N has a percent flex basis only with bootstrap.css) and
+# Font Awesome's icon glyphs (a ::before content only with all.min.css), plus its font loaded.
+_STYLED = """
+(async () => {
+  await document.fonts.ready;
+  const col = document.querySelector('[class*="col-"]');
+  const icon = document.querySelector('.fas');
+  return {
+    bootstrap_grid: col ? getComputedStyle(col).flexBasis : null,
+    fa_glyph: icon ? getComputedStyle(icon, '::before').content : null,
+    fa_font: [...document.fonts].some(f => f.family.includes('Font Awesome') && f.status === 'loaded'),
+    jquery: typeof window.jQuery,
+    bootstrap_table: typeof (window.jQuery && window.jQuery.fn.bootstrapTable),
+  };
+})()
+"""
+_NETWORK_IS_OFF = """
+fetch('https://code.jquery.com/jquery-3.7.1.min.js', {mode: 'no-cors'}).then(() => 'online', () => 'offline')
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_data_docs_list_every_result_by_run_and_table_with_the_network_off(gate, tmp_path) -> None:
+    """Open ``_data_docs/index.html`` in chromium without network: the result list is filled (that takes
+    jQuery + bootstrap-table), each row names the digestflow run, the table and its partitions, styles
+    apply, and a result page says which run and table it shows."""
+    from digestflow import datadocs
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"chromium not found at {CHROMIUM} (make system-deps)")
+    if datadocs.node_modules() is None:
+        pytest.fail("Data Docs assets are not installed: run `make docs-assets` (npm ci in datadocs/)")
+    docs = gate["warehouse"] / "_data_docs"
+    for page in [docs / "index.html", *(docs / "validations").rglob("*.html")]:
+        assert datadocs.remote_links(page) == [], page
+    ctx1, _, ctx1r, _ = gate["run1"]
+    ctx2, _, ctx2r, _ = gate["run2"]
+    span = f"digest_date={DAYS[0]}..digest_date={DAYS[4]}_5_partitions"
+    expected = {  # (run, table, partitions) → failed?  from what the fixture published, not from the code
+        (ctx1.run_id, "papers", span): False,
+        (ctx1r.run_id, "rejects", span): False,
+        (ctx2.run_id, "papers", span): True,
+        (ctx2r.run_id, "rejects", f"digest_date={DAYS[0]}..digest_date={DAYS[3]}_4_partitions"): True,
+    }
+
+    proc, ws_url = _offline_chromium(tmp_path / "profile")
+    devtools = _DevTools(ws_url)
+    try:
+        for domain in ("Page", "Runtime", "Network"):
+            devtools.call(f"{domain}.enable")
+        devtools.load((docs / "index.html").as_uri())
+        rows = devtools.evaluate(_INDEX_ROWS)
+        index_styles = devtools.evaluate(_STYLED)
+        index_failed = devtools.failed_loads()
+        network = devtools.evaluate(_NETWORK_IS_OFF)
+        shot = devtools.call("Page.captureScreenshot", format="png")
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "data_docs_index.png").write_bytes(base64.b64decode(shot["data"]))
+
+        found = {}
+        for row in rows:
+            text = " | ".join(row["cells"])
+            for run, table, partitions in expected:
+                if run in text and table in text and partitions in text:
+                    found[(run, table, partitions)] = (row["failed"], row["href"])
+        page_href = found.get((ctx2.run_id, "papers", span), (None, None))[1]
+        page_text = page_styles = page_failed = None
+        if page_href:
+            devtools.load((docs / urllib.parse.unquote(page_href)).as_uri())
+            page_text = devtools.evaluate("document.body.textContent")  # the run info is in a collapsed panel
+            page_styles = devtools.evaluate(_STYLED)
+            page_failed = devtools.failed_loads()
+    finally:
+        devtools.close()
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    assert network == "offline", "the browser could reach a CDN: this test would not prove anything"
+    assert len(rows) == len(expected), rows
+    assert {k: v[0] for k, v in found.items()} == expected, rows
+    assert index_failed == []
+    assert index_styles["bootstrap_grid"].endswith("%"), index_styles  # "auto" without bootstrap.css
+    assert {k: index_styles[k] for k in ("fa_font", "jquery", "bootstrap_table")} == {
+        "fa_font": True, "jquery": "function", "bootstrap_table": "function"}
+    assert index_styles["fa_glyph"] not in (None, "none", "normal", "")
+    assert page_text is not None, f"no link to run 2's papers page in {rows}"
+    assert re.search(rf"Run Name\s*{re.escape(ctx2.run_id)}", page_text), page_text[:2000]
+    assert re.search(r"Data asset:\s+papers", page_text), page_text[:2000]
+    assert "Failed" in page_text
+    assert page_failed == []
+    assert page_styles["bootstrap_grid"].endswith("%"), page_styles
+    assert page_styles["jquery"] == "function"
+
+
+def test_vendored_assets_are_the_files_ge_pins() -> None:
+    """Every script and stylesheet GE's templates load from a CDN has a local copy of the same version
+    (package.json), and the two GE pins by Subresource Integrity hash to GE's sha384."""
+    import great_expectations
+
+    from digestflow import datadocs
+
+    templates = Path(great_expectations.__file__).parent / "render" / "view" / "templates"
+    text = "\n".join(p.read_text() for p in templates.glob("*.j2"))
+    loaded = set(re.findall(r"<script[^>]+src=\"(https://[^\"]+)\"", text))
+    loaded |= set(re.findall(r"<link[^>]+href=\"(https://[^\"]+)\"", text))
+    assert loaded, "GE's templates moved: update digestflow.datadocs"
+    assert loaded <= set(datadocs.CDN_ASSETS), loaded - set(datadocs.CDN_ASSETS)
+
+    package = json.loads((REPO / "datadocs" / "package.json").read_text())["dependencies"]
+    for url, rel in datadocs.CDN_ASSETS.items():
+        name = rel.split("/dist/")[0].split("/build/")[0].split("/css/")[0]
+        assert name in package, (url, name)
+        if url.endswith(("@5", "@6")):  # jsdelivr's "latest of this major"
+            assert package[name].split(".")[0] == url.rsplit("@", 1)[1], (url, package[name])
+        elif name != "bootstrap-table" or "1.19.1" in url:  # GE also asks for 1.19.0's stylesheet
+            assert package[name] in url, (url, package[name])
+
+    folder = datadocs.node_modules()
+    if folder is None:
+        pytest.skip("Data Docs assets are not installed (make docs-assets)")
+    pinned = re.findall(r"<script src=\"(https://[^\"]+)\" integrity=\"sha384-([^\"]+)\"", text)
+    assert len(pinned) == 2
+    for url, digest in pinned:
+        data = (folder / datadocs.CDN_ASSETS[url]).read_bytes()
+        assert base64.b64encode(hashlib.sha384(data).digest()).decode() == digest, url
+
+
+# ---------------------------------------------------------------- the two GE engines, same verdicts
+
+
+def _verdicts(outcome: validate.Outcome) -> dict[str, set[tuple]]:
+    return {p.label: {(f.expectation, f.column, f.severity, f.unexpected) for f in p.failures} for p in outcome.partitions}
+
+
+@pytest.mark.slow
+def test_pandas_and_spark_engines_block_the_same_planted_rows(spark) -> None:
+    """The same corrupted papers frame through GE's Spark and pandas engines: both find exactly what was
+    planted (empty title on day 1, duplicated position on day 2, short abstract = warning on day 3, day 5
+    after the run's end), with the same rows per partition."""
+    rows = [dict(r) for r in paper_rows()]
+    first = {d: [r for r in rows if r["digest_date"] == d] for d in DAYS}
+    first[DAYS[0]][1]["title"] = ""
+    first[DAYS[1]][2]["position"] = 1
+    short = first[DAYS[2]][0]
+    short["abstract"] = "We study a small thing and report one number, which is good news for everyone."
+    short["n_words"] = len(short["abstract"].split())
+    df = spark.createDataFrame(rows, schemas.load("papers").spark())
+    params = validate.suite_parameters(DAYS[0], DAYS[3], DAYS[3])
+    per_day = {d: len(first[d]) for d in DAYS}
+    planted = {
+        f"digest_date={DAYS[0]}": {("expect_column_values_to_match_regex", "title", "critical", 1),
+                                   ("expect_column_value_lengths_to_be_between", "title", "critical", 1)},
+        # positions 0,1,1,3,… against row numbers 0,1,2,3,…: one row is off
+        f"digest_date={DAYS[1]}": {("expect_column_pair_values_to_be_equal", "position, __position_expected",
+                                    "critical", 1)},
+        f"digest_date={DAYS[2]}": {("expect_column_value_lengths_to_be_between", "abstract", "warning", 1)},
+        f"digest_date={DAYS[3]}": set(),
+        f"digest_date={DAYS[4]}": {("expect_column_values_to_be_between", "digest_date", "critical", per_day[DAYS[4]])},
+    }
+    outcomes = {engine: validate.validate_frame(df, validate.load_suite("papers", engine), params) for engine in validate.ENGINES}
+    for engine, outcome in outcomes.items():
+        assert outcome.engine == engine
+        assert {p.label: p.rows for p in outcome.partitions} == {f"digest_date={d}": n for d, n in per_day.items()}
+        assert _verdicts(outcome) == planted, engine
+        assert [p.label for p in outcome.blocked] == [f"digest_date={d}" for d in (DAYS[0], DAYS[1], DAYS[4])]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", validate.ENGINES)
+def test_a_column_written_with_the_wrong_type_blocks_every_partition(spark, engine) -> None:
+    """n_words written as a 64-bit integer instead of int: a table-level failure on both engines."""
+    from pyspark.sql import functions as F
+
+    df = spark.createDataFrame(paper_rows(), schemas.load("papers").spark()).withColumn("n_words", F.col("n_words").cast("long"))
+    outcome = validate.validate_frame(df, validate.load_suite("papers", engine), validate.suite_parameters(DAYS[0], DAYS[-1], DAYS[-1]))
+    assert [p.label for p in outcome.blocked] == [f"digest_date={d}" for d in DAYS]
+    for part in outcome.partitions:
+        assert [(f.expectation, f.column, f.scope) for f in part.failures] == [("expect_column_values_to_be_of_type", "n_words", "run")]
+
+
+def trend_rows(as_of: dt.date, n: int) -> list[dict]:
+    """Hand-made keyword_trends rows that satisfy every rule: n terms in the 7d window."""
+    target, baseline = as_of - dt.timedelta(days=6), as_of - dt.timedelta(days=34)
+    return [
+        {"term": f"term {i}", "display_form": f"Term {i}", "n_tokens": 2, "window": "7d", "target_start": target,
+         "baseline_start": baseline, "df_target": 3 + i, "df_baseline": 2, "n_target": 100, "n_baseline": 400,
+         "share_target": (3 + i) / 100, "share_baseline": 2 / 400, "logodds_delta": 1.0 + i, "logodds_z": 2.0 + i,
+         "burst_active": False, "burst_start": None, "mk_z": None, "mk_p": None, "sen_slope": None,
+         "first_seen": baseline, "is_new": False, "suppressed_by": None, "rank_rising": n - i, "rank_falling": None,
+         "as_of": as_of}
+        for i in range(n)
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", validate.ENGINES)
+def test_a_bad_partition_of_a_small_table_is_blocked_through_the_gate(spark, tmp_path, monkeypatch, caplog, engine) -> None:
+    """keyword_trends through the real write → audit → publish path: a small table goes to GE's pandas
+    engine (PANDAS_MAX_ROWS = 0 forces Spark). Day 2 has a share above 1 and a duplicated key: blocked;
+    day 1 publishes byte for byte what was staged."""
+    import logging
+
+    if engine == "spark":
+        monkeypatch.setattr(validate, "PANDAS_MAX_ROWS", 0)
+    day1, day2 = DAYS[0], DAYS[1]
+    good, bad = trend_rows(day1, 4), trend_rows(day2, 4)
+    bad[1]["share_target"] = 1.5
+    bad.append(dict(bad[0]))
+    warehouse = tmp_path / "wh"
+    settings = Settings.from_env().replace(warehouse=str(warehouse), validate=True)
+    ctx = make_context(spark=spark, settings=settings, start=day1, end=day2, today=day2)
+    report = StageReport("trends")
+    df = spark.createDataFrame(good + bad, schemas.load("keyword_trends").spark())
+    with caplog.at_level(logging.INFO, logger="digestflow.validate"):
+        ctx.publish("keyword_trends", df, storage.date_partitions([day1, day2], "as_of"), report)
+    assert f"validated keyword_trends (GE {engine} engine)" in caplog.text
+    assert report.partitions == 1
+    assert not (warehouse / "keyword_trends" / f"as_of={day2}").exists()
+    published = pq.read_table(warehouse / "keyword_trends" / f"as_of={day1}").to_pylist()
+    assert sorted(r["term"] for r in published) == [r["term"] for r in good]
+    (message,) = report.blocked
+    assert f"keyword_trends as_of={day2}: NOT PUBLISHED" in message
+    assert "expect_column_values_to_be_between(share_target): 1 row" in message
+    assert "expect_column_values_to_be_between(__key_count): 2 rows" in message
+    rows = result_rows(warehouse, "keyword_trends", ctx.run_id)
+    assert {p: r["blocked"] for p, r in rows.items()} == {f"as_of={day1}": False, f"as_of={day2}": True}
+    assert rows[f"as_of={day2}"]["rows"] == 5
+
+
+@pytest.mark.slow
+def test_data_docs_keep_the_results_of_earlier_processes(spark, tmp_path, monkeypatch) -> None:
+    """A second process (here: a fresh GE context) validating into the same warehouse lists the first
+    one's result too, and its page stays on disk."""
+    warehouse = tmp_path / "wh"
+    settings = Settings.from_env().replace(warehouse=str(warehouse), validate=True)
+    runs = []
+    for day in DAYS[:2]:
+        monkeypatch.setattr(validate, "_GX", None)
+        ctx = make_context(spark=spark, settings=settings, start=day, end=day, today=day)
+        df = spark.createDataFrame(trend_rows(day, 3), schemas.load("keyword_trends").spark())
+        ctx.publish("keyword_trends", df, storage.date_partitions([day], "as_of"), StageReport("trends"))
+        runs.append(ctx.run_id)
+    docs = warehouse / "_data_docs"
+    index = (docs / "index.html").read_text()
+    for run_id, day in zip(runs, DAYS[:2], strict=True):
+        assert run_id in index
+        (page,) = (docs / "validations" / "keyword_trends" / run_id).rglob("*.html")
+        assert page.name == f"as_of={day}.html"
+
+
+@pytest.mark.slow
+def test_partition_counts_from_footers_match_the_rows_written(spark, tmp_path) -> None:
+    """Rows per partition read from the Parquet footers of a real staged write, with partition values
+    Spark has to escape in folder names ('/', ':', ' ', '='): the labels are those of the values."""
+    models = {"org/model:v1 x": 3, "a=b": 2}
+    rows = [{"paper_id": f"p{i}", "vector": [0.0, 1.0], "dim": 2, "model": m, "digest_date": d}
+            for m, n in models.items() for d in DAYS[:2] for i in range(n + (d == DAYS[1]))]
+    df = spark.createDataFrame(rows, schemas.load("embeddings").spark())
+    owned = [{"model": m, "digest_date": d} for m in models for d in DAYS[:2]]
+    staged = storage.write_staged(df, "embeddings", str(tmp_path / "wh"), "run1", owned)
+    counts = validate.partition_counts(staged.path, "embeddings")
+    expected = {storage.partition_relpath(p): n + (p["digest_date"] == DAYS[1]) for p in owned for m, n in models.items()
+                if p["model"] == m}
+    assert {label: n for label, (_, n) in counts.items()} == expected
+    assert {label: part for label, (part, _) in counts.items()} == {storage.partition_relpath(p): p for p in owned}
+
+
+@pytest.mark.slow
+def test_without_the_vendored_assets_the_gate_still_runs_and_says_what_to_install(spark, tmp_path, monkeypatch, caplog) -> None:
+    import logging
+
+    from digestflow import datadocs
+
+    monkeypatch.setattr(datadocs, "node_modules", lambda: None)
+    monkeypatch.setattr(datadocs, "_warned", False)
+    warehouse = tmp_path / "wh"
+    settings = Settings.from_env().replace(warehouse=str(warehouse), validate=True)
+    ctx = make_context(spark=spark, settings=settings, start=DAYS[0], end=DAYS[0], today=DAYS[0])
+    df = spark.createDataFrame(trend_rows(DAYS[0], 3), schemas.load("keyword_trends").spark())
+    report = StageReport("trends")
+    with caplog.at_level(logging.WARNING, logger="digestflow.datadocs"):
+        ctx.publish("keyword_trends", df, storage.date_partitions([DAYS[0]], "as_of"), report)
+    assert report.partitions == 1
+    assert "make docs-assets" in caplog.text
+    index = warehouse / "_data_docs" / "index.html"
+    assert "https://code.jquery.com/jquery-3.7.1.min.js" in datadocs.remote_links(index)
+    assert not (warehouse / "_data_docs" / "static" / "vendor").exists()

@@ -9,7 +9,10 @@ written against *derived columns* (Spark SQL window expressions declared in the 
 rule is a row-level rule whose offending rows carry their partition.
 
 Why batch: GE's fixed cost per validation run (metric graph, a few Spark jobs per expectation) is paid
-once for all partitions of a run. :func:`validate_frame` reads the whole staged table of the run, runs
+once for all partitions of a run. Small staged tables (row counts from the Parquet footers, up to
+``PANDAS_MAX_ROWS``) are validated in-process by GE's pandas engine instead, which costs tens of
+milliseconds per expectation instead of Spark jobs; the verdicts are the same (tests compare both
+engines on planted faults). :func:`validate_frame` reads the whole staged table of the run, runs
 the suite once (``BOOLEAN_ONLY``: only the bundled unexpected counts are computed); only when something
 fails does it re-run the failing expectations with ``COMPLETE`` results and
 ``unexpected_index_column_names`` = partition + row-id columns, which names the bad partitions and gives
@@ -17,8 +20,10 @@ a few offending rows. Good partitions publish; bad ones stay in ``_staging/<run_
 Table-level failures (a missing column, a wrong type) cannot be pinned to a partition and block all of
 the run's partitions of that table.
 
-Every audit appends one ``validation_results`` row per (suite, partition) and refreshes GE Data Docs
-under ``<warehouse>/_data_docs/`` (once per audited table, not per partition).
+Every audit appends one ``validation_results`` row per (suite, partition) and adds one GE result to the
+Data Docs under ``<warehouse>/_data_docs/``, named by the digestflow run id (GE run name), the table
+(data asset) and the partitions (batch id); the pages work offline (:mod:`digestflow.datadocs`). A run
+can build the pages and the index once at its end (:func:`defer_docs`, :func:`build_docs`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import logging
 import os
 import threading
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,27 +46,42 @@ from digestflow.resources import resource_dir
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from digestflow.io import Staged
     from digestflow.pipeline import RunContext
-    from digestflow.storage import Staged
 
 log = logging.getLogger("digestflow.validate")
 
 SEVERITIES = ("critical", "warning")
 UNPARTITIONED = "(unpartitioned)"
 DOCS_DIR = "_data_docs"
+#: Validation results the Data Docs index lists (newest first; ~50 full runs of ten tables). GE loads each
+#: listed result to build the index: ~3.5 ms each (measured, loaded machine), so 500 keep a build near 2 s.
+#: Older pages stay on disk, and the ``validation_results`` table keeps the whole history.
+INDEX_LIMIT = 500
 #: Offending rows kept per failed expectation and partition (in messages and details_json).
 SAMPLE_ROWS = 3
 
-# Schema type → the Spark DataType class name GE's expect_column_values_to_be_of_type compares with.
-_SPARK_TYPE_NAMES = {
-    "string": "StringType",
-    "int": "IntegerType",
-    "long": "LongType",
-    "double": "DoubleType",
-    "float": "FloatType",
-    "boolean": "BooleanType",
-    "date": "DateType",
-    "timestamp": "TimestampType",
+ENGINES = ("spark", "pandas")
+#: Staged tables up to this many rows (summed from the Parquet footers) are validated in-process by GE's
+#: pandas engine: its cost is tens of milliseconds per expectation, where the Spark engine pays Spark
+#: jobs whatever the row count. Larger tables stay on Spark (and off the driver's memory).
+PANDAS_MAX_ROWS = 50_000
+
+# The one column-type map: schema type (schemas/*.json) → the name GE's expect_column_values_to_be_of_type
+# compares with, per engine. Spark: the DataType class name. pandas: a numpy dtype name (``_to_pandas``
+# makes ints, floats and booleans pandas' nullable dtypes, whose scalar type is the numpy one), or for
+# object columns the Python class every value must be an instance of (``date`` resolves to
+# ``datetime.date`` through pandas' dtype module; arrays become Python lists).
+_TYPE_NAMES: dict[str, tuple[str, str]] = {
+    "string": ("StringType", "str"),
+    "int": ("IntegerType", "int32"),
+    "long": ("LongType", "int64"),
+    "double": ("DoubleType", "float64"),
+    "float": ("FloatType", "float32"),
+    "boolean": ("BooleanType", "bool"),
+    "date": ("DateType", "date"),
+    "timestamp": ("TimestampType", "Timestamp"),
+    "array": ("ArrayType", "list"),
 }
 
 
@@ -76,20 +97,25 @@ class SuiteSpec:
     derived_columns: Mapping[str, str]  # helper column → Spark SQL expression (window functions allowed)
     row_id_columns: tuple[str, ...]  # what identifies an offending row for a person
     partition_by: tuple[str, ...]
+    engine: str = "spark"  # which GE execution engine the structural type names are written for
 
     @property
     def name(self) -> str:
         return self.table
 
 
+def type_name(schema_type: str, engine: str = "spark") -> str:
+    """The type name GE checks a column of ``schema_type`` against on ``engine``."""
+    key = "array" if schema_type.startswith("array<") else schema_type
+    return _TYPE_NAMES[key][ENGINES.index(engine)]
+
+
 def spark_type_name(schema_type: str) -> str:
-    if schema_type.startswith("array<"):
-        return "ArrayType"
-    return _SPARK_TYPE_NAMES[schema_type]
+    return type_name(schema_type, "spark")
 
 
 def structural_expectations(
-    schema: schemas.TableSchema, derived: Sequence[str] = ()
+    schema: schemas.TableSchema, derived: Sequence[str] = (), engine: str = "spark"
 ) -> list[dict[str, Any]]:
     """Columns, types and nullability of ``schema`` as GE expectation configs (all critical).
 
@@ -109,7 +135,7 @@ def structural_expectations(
         out.append(
             {
                 "type": "expect_column_values_to_be_of_type",
-                "kwargs": {"column": col.name, "type_": spark_type_name(col.type)},
+                "kwargs": {"column": col.name, "type_": type_name(col.type, engine)},
                 "severity": "critical",
                 "meta": origin,
             }
@@ -127,8 +153,9 @@ def structural_expectations(
     return out
 
 
-def load_suite(table: str) -> SuiteSpec:
-    """The suite of ``table``: generated structural rules + ``expectations/<table>.json`` (if present)."""
+def load_suite(table: str, engine: str = "spark") -> SuiteSpec:
+    """The suite of ``table``: generated structural rules + ``expectations/<table>.json`` (if present),
+    the type rules written for GE's ``engine`` ("spark" or "pandas")."""
     schema = schemas.load(table)
     path = resource_dir("expectations") / f"{table}.json"
     raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -147,10 +174,11 @@ def load_suite(table: str) -> SuiteSpec:
         raise ValueError(f"{path}: row_id_columns {missing} are not columns of {table}")
     return SuiteSpec(
         table=table,
-        expectations=tuple(structural_expectations(schema, list(derived)) + semantic),
+        expectations=tuple(structural_expectations(schema, list(derived), engine) + semantic),
         derived_columns=derived,
         row_id_columns=row_id,
         partition_by=schema.partition_by,
+        engine=engine,
     )
 
 
@@ -181,8 +209,10 @@ def prepare(df: DataFrame, spec: SuiteSpec) -> DataFrame:
 class _Gx:
     """One ephemeral GE context per process (import 2.5–5 s, context ~0.3 s): built once, reused.
 
-    Suites, validation definitions and checkpoints are registered once per table (and per Data Docs
-    folder); run-dependent values come in as suite parameters.
+    Suites are built once per (table, engine) and validated with ``Batch.validate``; results and suites
+    are then kept in filesystem stores under each warehouse's Data Docs folder, which is what the index
+    lists: every run's results, from every process, not only this one's (an in-memory store would also
+    make GE delete the pages of earlier processes at each index build).
     """
 
     def __init__(self) -> None:
@@ -192,21 +222,29 @@ class _Gx:
         self.gx = gx
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = _progress_bars_off()
-        self.source = self.context.data_sources.add_spark("digestflow", persist=False)
-        self._batch_definitions: dict[str, Any] = {}
-        self._validations: dict[str, Any] = {}
-        self._checkpoints: dict[tuple[str, str], Any] = {}
-        self._sites: dict[str, str] = {}
+        self.sources = {
+            "spark": self.context.data_sources.add_spark("digestflow", persist=False),
+            "pandas": self.context.data_sources.add_pandas("digestflow-pandas"),
+        }
+        self._batch_definitions: dict[tuple[str, str], Any] = {}
+        self._suites: dict[tuple[str, str], Any] = {}
+        self._sites: dict[str, _Site] = {}
         self.lock = threading.Lock()
 
-    def batch_definition(self, table: str) -> Any:
-        if table not in self._batch_definitions:
-            asset = self.source.add_dataframe_asset(table)
-            self._batch_definitions[table] = asset.add_batch_definition_whole_dataframe("staged")
-        return self._batch_definitions[table]
+    def batch_definition(self, table: str, engine: str = "spark") -> Any:
+        key = (table, engine)
+        if key not in self._batch_definitions:
+            asset = self.sources[engine].add_dataframe_asset(table)
+            self._batch_definitions[key] = asset.add_batch_definition_whole_dataframe("staged")
+        return self._batch_definitions[key]
 
     def suite(self, spec: SuiteSpec, name: str | None = None) -> Any:
-        return self.suite_of(name or spec.name, spec.expectations)
+        if name is not None:
+            return self.suite_of(name, spec.expectations)
+        key = (spec.table, spec.engine)
+        if key not in self._suites:
+            self._suites[key] = self.suite_of(spec.name, spec.expectations)
+        return self._suites[key]
 
     def suite_of(self, name: str, expectations: Sequence[Mapping[str, Any]]) -> Any:
         from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
@@ -224,45 +262,99 @@ class _Gx:
             suite.add_expectation(config.to_domain_obj())
         return suite
 
-    def validation(self, spec: SuiteSpec) -> Any:
-        if spec.table not in self._validations:
-            suite = self.context.suites.add(self.suite(spec))
-            definition = self.gx.ValidationDefinition(
-                name=spec.table, data=self.batch_definition(spec.table), suite=suite
-            )
-            self._validations[spec.table] = self.context.validation_definitions.add(definition)
-        return self._validations[spec.table]
-
-    def checkpoint(self, spec: SuiteSpec, docs_dir: Path) -> Any:
-        site = self.site(docs_dir)
-        key = (spec.table, site)
-        if key not in self._checkpoints:
-            from great_expectations.checkpoint import UpdateDataDocsAction
-
-            checkpoint = self.gx.Checkpoint(
-                name=f"{spec.table}-{site}",
-                validation_definitions=[self.validation(spec)],
-                actions=[UpdateDataDocsAction(name="data_docs", site_names=[site])],
-                result_format={"result_format": "BOOLEAN_ONLY"},
-            )
-            self._checkpoints[key] = self.context.checkpoints.add(checkpoint)
-        return self._checkpoints[key]
-
-    def site(self, docs_dir: Path) -> str:
-        """A filesystem Data Docs site per folder (tests use several warehouses in one process)."""
+    def site(self, docs_dir: Path) -> _Site:
+        """The Data Docs site of one folder, with its result and suite stores (several per process in tests)."""
         key = str(docs_dir.absolute())
         if key not in self._sites:
-            name = f"site{len(self._sites)}"
-            self.context.add_data_docs_site(
-                site_name=name,
-                site_config={
-                    "class_name": "SiteBuilder",
-                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": key},
-                },
-            )
-            self._sites[key] = name
+            self._sites[key] = _Site(self, Path(key), f"site{len(self._sites)}")
         return self._sites[key]
+
+
+class _Site:
+    """``<warehouse>/_data_docs``: GE's HTML site plus the stores it renders (``_gx/validations``,
+    ``_gx/expectations``, JSON). Pages are built only for the results given to :meth:`build`; the index
+    lists the newest ``INDEX_LIMIT`` results that have a page."""
+
+    def __init__(self, gx: _Gx, folder: Path, name: str) -> None:
+        from great_expectations.render.renderer.site_builder import SiteBuilder
+
+        self.folder = folder
+        results, suites = f"{name}_results", f"{name}_suites"
+        for store, cls, sub in ((results, "ValidationResultsStore", "validations"),
+                                (suites, "ExpectationsStore", "expectations")):
+            gx.context.add_store(store, {
+                "class_name": cls,
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                  "base_directory": str(folder / "_gx" / sub)},
+            })
+        self.results = gx.context.stores[results]
+        self.suites = gx.context.stores[suites]
+        self.builder = SiteBuilder(
+            data_context=gx.context,
+            site_name="digestflow warehouse",  # the index header: "Data Docs | digestflow warehouse"
+            store_backend={"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)},
+            site_index_builder={"class_name": "DefaultSiteIndexBuilder", "validation_results_limit": INDEX_LIMIT},
+            show_how_to_buttons=False,
+            site_section_builders={
+                "expectations": {"source_store_name": suites},
+                "validations": {"source_store_name": results},
+                "profiling": "None",
+            },
+        )
+
+    def add(self, spec: SuiteSpec, suite: Any, result: Any, run_name: str, run_time: dt.datetime,
+            labels: Sequence[str]) -> list[Any]:
+        """Name ``result`` by the digestflow run, the table and the partitions it covers; store it and
+        its suite. Returns the identifiers of the pages to build."""
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
+        )
+
+        run_id = RunIdentifier(run_name=run_name, run_time=run_time)
+        result.meta["run_id"] = run_id
+        batch_spec = dict(result.meta.get("batch_spec") or {})
+        batch_spec["data_asset_name"] = spec.table
+        result.meta["batch_spec"] = batch_spec
+        result.meta["digestflow"] = {"run_id": run_name, "table": spec.table, "engine": spec.engine,
+                                     "partitions": list(labels)}
+        suite_key = ExpectationSuiteIdentifier(name=spec.name)
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=suite_key, run_id=run_id, batch_identifier=batch_label(labels)
+        )
+        self.suites.set(suite_key, suite)
+        self.results.set(key, result)
+        return [key, suite_key]
+
+    def page(self, key: Any) -> Path:
+        url = self.builder.get_resource_url(key, only_if_exists=False)
+        return Path(urllib.parse.unquote(url.removeprefix("file://")))
+
+    def build(self, keys: Sequence[Any]) -> Path:
+        """Render the pages of ``keys`` and the index, then point them at the vendored assets."""
+        from digestflow import datadocs
+
+        unique = list(dict.fromkeys(keys))
+        self.builder.build(resource_identifiers=unique)
+        index = self.folder / "index.html"
+        if datadocs.install(self.folder):
+            for page in [index, *(self.page(k) for k in unique)]:
+                if page.is_file():
+                    datadocs.localize(page, self.folder)
+        return index
+
+
+def batch_label(labels: Sequence[str]) -> str:
+    """GE's batch identifier of one validation (also its page's file name, so no spaces or slashes): the
+    partitions it covered, e.g. ``digest_date=2025-03-03`` or
+    ``digest_date=2025-03-03..digest_date=2025-03-07_5_partitions``."""
+    names = sorted(label.replace("/", ",") for label in labels)
+    if not names:
+        return "no_rows"
+    if len(names) == 1:
+        return names[0]
+    return f"{names[0]}..{names[-1]}_{len(names)}_partitions"
 
 
 def _progress_bars_off() -> Any:
@@ -374,6 +466,7 @@ class Outcome:
     partitions: list[PartitionResult]
     seconds: dict[str, float] = field(default_factory=dict)
     docs_index: Path | None = None
+    engine: str = "spark"
 
     @property
     def blocked(self) -> list[PartitionResult]:
@@ -415,30 +508,117 @@ def read_frame(
     return df if partition_filter is None else df.where(partition_filter)
 
 
+def partition_counts(
+    root: Path, table: str, folders: Sequence[Path] | None = None
+) -> dict[str, tuple[dict[str, Any], int]]:
+    """Rows per partition from the Parquet footers under ``root`` (or its partition ``folders``):
+    label → (partition, rows). No Spark job, no data read: a footer holds its file's row count.
+
+    Partition values are parsed from the folder names (Spark's escaping undone) into their declared
+    types, so labels equal those of :func:`storage.partition_relpath` on the same values.
+    """
+    from urllib.parse import unquote
+
+    import pyarrow.parquet as pq
+
+    schema = schemas.load(table)
+    paths = [f for f in folders if f.is_dir()] if folders is not None else ([root] if root.is_dir() else [])
+    out: dict[str, tuple[dict[str, Any], int]] = {}
+    for path in paths:
+        for f in path.rglob("*.parquet"):
+            part: dict[str, Any] = {}
+            for piece in f.parent.relative_to(root).parts:
+                col, _, raw = piece.partition("=")
+                part[col] = _partition_value(schema.column(col).type, unquote(raw))
+            label = storage.partition_relpath(part) or UNPARTITIONED
+            rows = pq.read_metadata(f).num_rows
+            out[label] = (part, out[label][1] + rows if label in out else rows)
+    return out
+
+
+def _partition_value(schema_type: str, raw: str) -> Any:
+    if raw == "__HIVE_DEFAULT_PARTITION__":
+        return None
+    try:
+        if schema_type == "date":
+            return dt.date.fromisoformat(raw)
+        if schema_type in ("int", "long"):
+            return int(raw)
+    except ValueError:
+        return None  # Spark reads it as NULL too, and the not-null rule says so
+    return raw
+
+
+def choose_engine(rows: int) -> str:
+    """pandas for a small staged table (in-process, milliseconds per expectation), Spark otherwise."""
+    return "pandas" if rows <= PANDAS_MAX_ROWS else "spark"
+
+
+def _to_pandas(df: DataFrame) -> Any:
+    """``df`` collected through Arrow into the pandas types the pandas suite names (see ``_TYPE_NAMES``):
+    nullable Int32/Int64/Float32/Float64/boolean (no int → float on NULL), dates as ``datetime.date``,
+    arrays as Python lists, strings as ``str``."""
+    import pandas as pd
+    import pyarrow as pa
+
+    table = df.toArrow()
+    nullable = {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype(), pa.float32(): pd.Float32Dtype(),
+                pa.float64(): pd.Float64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    frame = table.to_pandas(types_mapper=nullable.get, date_as_object=True)
+    for name, typ in zip(table.column_names, table.schema.types, strict=True):
+        if pa.types.is_list(typ) or pa.types.is_large_list(typ):
+            frame[name] = pd.Series(table.column(name).to_pylist(), index=frame.index, dtype=object)
+    return frame
+
+
+@dataclass
+class DocsTarget:
+    """Where and under which name an outcome goes into Data Docs: the site folder and GE's RunIdentifier
+    (run_name = the digestflow run id, run_time = when the run started)."""
+
+    folder: Path
+    run_name: str
+    run_time: dt.datetime
+    defer: bool = False  # collect the pages for one build at the end of the run (see :func:`build_docs`)
+
+
 def validate_frame(
     df: DataFrame | None,
     spec: SuiteSpec,
     parameters: Mapping[str, Any],
     *,
     docs_dir: Path | None = None,
+    docs: DocsTarget | None = None,
+    counts: Mapping[str, tuple[dict[str, Any], int]] | None = None,
 ) -> Outcome:
-    """Run ``spec`` once over ``df`` (all partitions together) and attribute failures to partitions."""
+    """Run ``spec`` once over ``df`` (all partitions together) and attribute failures to partitions.
+
+    ``spec.engine`` says where: "spark" persists the prepared frame and runs GE's Spark engine on it;
+    "pandas" collects it (one Spark job) and runs GE in-process. ``counts`` (from
+    :func:`partition_counts`) spares the Spark engine its counting job. ``docs`` (or the older
+    ``docs_dir``) adds the result to Data Docs.
+    """
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
     if df is None:
         return Outcome(spec.table, spec.name, [], seconds)
+    if docs is None and docs_dir is not None:
+        docs = DocsTarget(docs_dir, storage.new_run_id(), dt.datetime.now(dt.UTC))
     cols = list(spec.partition_by)
-    prepared = prepare(df, spec).persist()
+    prepared = prepare(df, spec)
+    frame: Any = _to_pandas(prepared) if spec.engine == "pandas" else prepared.persist()
     try:
-        # One job that also fills the cache: every GE metric after it reads memory, not Parquet.
-        counts = prepared.groupBy(*cols).count().collect() if cols else None
-        if counts is None:
-            results = {UNPARTITIONED: PartitionResult({}, prepared.count(), len(spec.expectations))}
-        else:
-            results = {}
-            for row in counts:
-                part = {c: row[c] for c in cols}
-                results[storage.partition_relpath(part)] = PartitionResult(part, row["count"], len(spec.expectations))
+        if counts is None and spec.engine == "pandas":
+            sizes = frame.groupby(cols, dropna=False).size() if cols else None
+            counts = _counts_from(cols, [] if sizes is None else
+                                  [(dict(zip(cols, k if isinstance(k, tuple) else (k,), strict=True)), int(n))
+                                   for k, n in sizes.items()], len(frame))
+        elif counts is None:
+            # One job that also fills the cache: every GE metric after it reads memory, not Parquet.
+            rows = prepared.groupBy(*cols).count().collect() if cols else None
+            counts = _counts_from(cols, [] if rows is None else [({c: r[c] for c in cols}, r["count"]) for r in rows],
+                                  None if cols else frame.count())
+        results = {label: PartitionResult(part, n, len(spec.expectations)) for label, (part, n) in counts.items()}
         seconds["prepare"] = time.perf_counter() - t0
         if not results:
             return Outcome(spec.table, spec.name, [], seconds)
@@ -446,33 +626,64 @@ def validate_frame(
         t1 = time.perf_counter()
         gx = gx_context()
         with gx.lock:
-            suite_result, docs_index = _run_suite(gx, spec, prepared, parameters, docs_dir)
+            suite = gx.suite(spec)
+            batch = gx.batch_definition(spec.table, spec.engine).get_batch(batch_parameters={"dataframe": frame})
+            suite_result = batch.validate(suite, result_format="BOOLEAN_ONLY",
+                                          expectation_parameters=dict(parameters))
             seconds["ge_run"] = time.perf_counter() - t1
             failed = [r for r in suite_result.results if not r.success]
             if failed:
                 t2 = time.perf_counter()
-                _attribute(gx, spec, prepared, parameters, failed, results)
+                _attribute(gx, spec, frame, parameters, failed, results)
                 seconds["attribute"] = time.perf_counter() - t2
+            docs_index = None
+            if docs is not None:
+                t3 = time.perf_counter()
+                site = gx.site(docs.folder)
+                keys = site.add(spec, suite, suite_result, docs.run_name, docs.run_time, sorted(results))
+                if docs.defer:
+                    _PENDING.setdefault((str(docs.folder), docs.run_name), []).extend(keys)
+                    docs_index = docs.folder / "index.html"
+                else:
+                    docs_index = site.build(keys)
+                seconds["data_docs"] = time.perf_counter() - t3
     finally:
-        prepared.unpersist()
+        if spec.engine == "spark":
+            frame.unpersist()
     seconds["total"] = time.perf_counter() - t0
     ordered = sorted(results.values(), key=lambda p: p.label)
-    return Outcome(spec.table, spec.name, ordered, seconds, docs_index)
+    return Outcome(spec.table, spec.name, ordered, seconds, docs_index, spec.engine)
 
 
-def _run_suite(
-    gx: _Gx, spec: SuiteSpec, df: DataFrame, parameters: Mapping[str, Any], docs_dir: Path | None
-) -> tuple[Any, Path | None]:
-    batch = {"dataframe": df}
-    params = dict(parameters)
-    if docs_dir is None:
-        result = gx.validation(spec).run(
-            batch_parameters=batch, expectation_parameters=params, result_format="BOOLEAN_ONLY"
-        )
-        return result, None
-    checkpoint_result = gx.checkpoint(spec, docs_dir).run(batch_parameters=batch, expectation_parameters=params)
-    (result,) = checkpoint_result.run_results.values()
-    return result, docs_dir / "index.html"
+def _counts_from(
+    cols: Sequence[str], groups: Sequence[tuple[dict[str, Any], int]], total: int | None
+) -> dict[str, tuple[dict[str, Any], int]]:
+    if not cols:
+        return {UNPARTITIONED: ({}, int(total or 0))}
+    return {storage.partition_relpath(part): (part, n) for part, n in groups}
+
+
+#: Data Docs pages waiting for the end of their run: (site folder, run id) → GE resource identifiers.
+_PENDING: dict[tuple[str, str], list[Any]] = {}
+_DEFERRED: set[str] = set()
+
+
+def defer_docs(ctx: RunContext) -> None:
+    """From now on, the gate of ``ctx``'s run only stores its results; :func:`build_docs` renders them
+    all (pages + one index) at the end of the run, instead of one index build per audited table."""
+    _DEFERRED.add(ctx.run_id)
+
+
+def build_docs(ctx: RunContext) -> Path | None:
+    """Render the Data Docs pages ``ctx``'s run has collected, and the index once. Idempotent."""
+    _DEFERRED.discard(ctx.run_id)
+    folder = docs_dir(ctx.warehouse)
+    keys = _PENDING.pop((str(folder.absolute()), ctx.run_id), [])
+    if not keys:
+        return None
+    gx = gx_context()
+    with gx.lock:
+        return gx.site(folder).build(keys)
 
 
 def _attribute(
@@ -492,7 +703,7 @@ def _attribute(
           "meta": c.meta, "severity": getattr(c.severity, "value", c.severity)} for c in configs],
     )
     index_cols = list(dict.fromkeys([*spec.partition_by, *spec.row_id_columns]))
-    batch = gx.batch_definition(spec.table).get_batch(batch_parameters={"dataframe": df})
+    batch = gx.batch_definition(spec.table, spec.engine).get_batch(batch_parameters={"dataframe": df})
     detail = batch.validate(
         suite,
         result_format={
@@ -547,6 +758,10 @@ def _examples(rows: Sequence[Mapping[str, Any]], n: int) -> list[dict[str, Any]]
 
 
 def _jsonable(value: Any) -> Any:
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()  # the pandas engine hands back numpy scalars
+    elif type(value).__name__ == "NAType":
+        value = None
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if isinstance(value, str):
@@ -584,10 +799,12 @@ def audit(ctx: RunContext, staged: Staged) -> Verdict:
     under ``_staging/<run_id>/<table>/`` (never deleted here) and get a message naming the table, the
     partition, the failed critical expectations and a few offending rows.
     """
-    spec = load_suite(staged.table)
+    counts = partition_counts(staged.path, staged.table)
+    spec = load_suite(staged.table, choose_engine(sum(n for _, n in counts.values())))
     parameters = suite_parameters(ctx.start, ctx.end, ctx.today)
     df = read_frame(ctx.spark, staged.path, staged.table)
-    outcome = validate_frame(df, spec, parameters, docs_dir=docs_dir(ctx.warehouse))
+    docs = DocsTarget(docs_dir(ctx.warehouse), ctx.run_id, _run_time(ctx), defer=ctx.run_id in _DEFERRED)
+    outcome = validate_frame(df, spec, parameters, docs=docs, counts=counts)
     record(ctx.warehouse, ctx.run_id, outcome, staging=staged.path)
     blocked = {p.label for p in outcome.blocked}
     passed = [dict(p) for p in staged.partitions if (storage.partition_relpath(p) or UNPARTITIONED) not in blocked]
@@ -598,6 +815,11 @@ def audit(ctx: RunContext, staged: Staged) -> Verdict:
 
 def docs_dir(warehouse: str) -> Path:
     return storage.local_path(warehouse) / DOCS_DIR
+
+
+def _run_time(ctx: Any) -> dt.datetime:
+    started = getattr(ctx, "started_at", None)
+    return started if isinstance(started, dt.datetime) else dt.datetime.now(dt.UTC)
 
 
 def block_message(table: str, result: PartitionResult, staging: Path | None) -> str:
@@ -617,8 +839,8 @@ def block_message(table: str, result: PartitionResult, staging: Path | None) -> 
 def _log_outcome(outcome: Outcome) -> None:
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in outcome.seconds.items())
     log.info(
-        "validated %s: %d partitions, %d blocked, %d with warnings (%s)",
-        outcome.table, len(outcome.partitions), len(outcome.blocked), len(outcome.warned), timing,
+        "validated %s (GE %s engine): %d partitions, %d blocked, %d with warnings (%s)",
+        outcome.table, outcome.engine, len(outcome.partitions), len(outcome.blocked), len(outcome.warned), timing,
     )
     for part in outcome.warned:
         log.warning("%s %s: published with warnings: %s", outcome.table, part.label,
@@ -682,7 +904,6 @@ def validate_published(
     """
     from pyspark.sql import functions as F
 
-    spec = load_suite(table)
     schema = schemas.load(table)
     root = storage.table_dir(warehouse, table)
     date_cols = [c for c in schema.partition_by if schema.column(c).type == "date"]
@@ -691,9 +912,16 @@ def validate_published(
     if date_cols and schema.partition_by[0] == date_cols[0]:
         days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
         folders = [root / storage.partition_relpath({date_cols[0]: d}) for d in days]
+    counts = partition_counts(root, table, folders)
+    if date_cols:  # the same partitions the filter keeps (a date that does not parse is NULL: dropped)
+        counts = {k: v for k, v in counts.items()
+                  if v[0].get(date_cols[0]) is not None and start <= v[0][date_cols[0]] <= end}
+    spec = load_suite(table, choose_engine(sum(n for _, n in counts.values())))
     df = read_frame(spark, root, table, condition, folders)
     today = today or dt.datetime.now(dt.UTC).date()
-    outcome = validate_frame(df, spec, suite_parameters(start, end, today), docs_dir=docs_dir(warehouse))
-    record(warehouse, run_id or storage.new_run_id(), outcome)
+    run_id = run_id or storage.new_run_id()
+    docs = DocsTarget(docs_dir(warehouse), run_id, dt.datetime.now(dt.UTC))
+    outcome = validate_frame(df, spec, suite_parameters(start, end, today), docs=docs, counts=counts)
+    record(warehouse, run_id, outcome)
     _log_outcome(outcome)
     return outcome
