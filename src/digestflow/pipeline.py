@@ -74,7 +74,11 @@ class Gate(Protocol):
 
     def audit(self, ctx: RunContext, staged: storage.Staged) -> Any: ...  # -> object with .passed, .messages
 
-    def warm(self) -> None: ...
+    def warm(self) -> None: ...  # start slow imports early (the first stage overlaps them)
+
+    def begin(self, ctx: RunContext) -> None: ...  # a run starts: reports may be collected for its end
+
+    def finish(self, ctx: RunContext) -> None: ...  # the run ended (also on failure): write its reports
 
 
 # ------------------------------------------------------------------------------------ declarations
@@ -379,8 +383,10 @@ def run_stages(
     (the run then ends with :class:`GateFailed`); any other missing input raises :class:`InputsMissing`.
     ``made_by`` (table → stage) names the command that makes a missing table; ``on_report`` is called
     with each stage's report as soon as it is recorded (the CLI prints it)."""
-    if ctx.gate is not None and ctx.settings.validate:
-        ctx.gate.warm()
+    gate = ctx.gate if ctx.settings.validate else None
+    if gate is not None:
+        gate.warm()
+        gate.begin(ctx)
     # Keep a table in memory from the stage that writes it to the last stage of this run that reads it.
     last_reader: dict[str, int] = {}
     for i, stage in enumerate(stages):
@@ -395,6 +401,8 @@ def run_stages(
     finally:
         for table in list(ctx._kept):
             ctx.release(table)
+        if gate is not None:
+            gate.finish(ctx)
     blocked = [m for r in reports for m in r.blocked]
     if blocked:
         raise GateFailed("\n".join(blocked))  # staging kept for inspection; `digestflow gc` removes it

@@ -32,6 +32,17 @@ class GreatExpectationsGate:
 
         validate.warm_in_background()
 
+    def begin(self, ctx: RunContext) -> None:
+        """Data Docs pages are collected during the run and built once at its end (one index build)."""
+        from digestflow import validate
+
+        validate.defer_docs(ctx)
+
+    def finish(self, ctx: RunContext) -> None:
+        from digestflow import validate
+
+        validate.build_docs(ctx)
+
 
 def make_context(
     spark: SparkSession,

@@ -72,21 +72,26 @@ class TypeNames:
     duckdb: str
     trino: str
     spark_sql: str
+    # What GE's expect_column_values_to_be_of_type compares with on its pandas engine: a numpy dtype name
+    # (the gate makes ints, floats and booleans pandas' nullable dtypes, whose scalar type is numpy's), or
+    # for object columns the Python class of every value (``date``: datetime.date; arrays: lists).
+    ge_pandas: str
 
 
-#: Schema type → its names in Spark, Arrow, DuckDB, Trino and Spark SQL DDL. ``array<T>`` is built from T.
+#: Schema type → its names in Spark, Arrow, DuckDB, Trino, Spark SQL DDL and GE's pandas engine.
+#: ``array<T>`` is built from T.
 TYPES: dict[str, TypeNames] = {
-    "string": TypeNames("StringType", "string", "VARCHAR", "varchar", "STRING"),
-    "int": TypeNames("IntegerType", "int32", "INTEGER", "integer", "INT"),
-    "long": TypeNames("LongType", "int64", "BIGINT", "bigint", "BIGINT"),
-    "double": TypeNames("DoubleType", "float64", "DOUBLE", "double", "DOUBLE"),
-    "float": TypeNames("FloatType", "float32", "FLOAT", "real", "FLOAT"),
-    "boolean": TypeNames("BooleanType", "bool_", "BOOLEAN", "boolean", "BOOLEAN"),
-    "date": TypeNames("DateType", "date32", "DATE", "date", "DATE"),
+    "string": TypeNames("StringType", "string", "VARCHAR", "varchar", "STRING", "str"),
+    "int": TypeNames("IntegerType", "int32", "INTEGER", "integer", "INT", "int32"),
+    "long": TypeNames("LongType", "int64", "BIGINT", "bigint", "BIGINT", "int64"),
+    "double": TypeNames("DoubleType", "float64", "DOUBLE", "double", "DOUBLE", "float64"),
+    "float": TypeNames("FloatType", "float32", "FLOAT", "real", "FLOAT", "float32"),
+    "boolean": TypeNames("BooleanType", "bool_", "BOOLEAN", "boolean", "BOOLEAN", "bool"),
+    "date": TypeNames("DateType", "date32", "DATE", "date", "DATE", "date"),
     # Trino's Hive connector has no zoned timestamp for Parquet; values are UTC.
-    "timestamp": TypeNames("TimestampType", "timestamp", "TIMESTAMPTZ", "timestamp(3)", "TIMESTAMP"),
+    "timestamp": TypeNames("TimestampType", "timestamp", "TIMESTAMPTZ", "timestamp(3)", "TIMESTAMP", "Timestamp"),
 }
-_ARRAY = {"duckdb": "{}[]", "trino": "array({})", "spark_sql": "ARRAY<{}>", "spark": "ArrayType"}
+_ARRAY = {"duckdb": "{}[]", "trino": "array({})", "spark_sql": "ARRAY<{}>", "spark": "ArrayType", "ge_pandas": "list"}
 
 
 def _element(name: str) -> str | None:
@@ -94,10 +99,11 @@ def _element(name: str) -> str | None:
 
 
 def type_name(name: str, engine: str) -> str:
-    """The name of schema type ``name`` in ``engine`` (``duckdb``, ``trino``, ``spark_sql``, ``spark``)."""
+    """The name of schema type ``name`` in ``engine`` (``duckdb``, ``trino``, ``spark_sql``, ``spark``,
+    ``ge_pandas``)."""
     element = _element(name)
     if element is not None:
-        return _ARRAY[engine] if engine == "spark" else _ARRAY[engine].format(type_name(element, engine))
+        return _ARRAY[engine] if engine in ("spark", "ge_pandas") else _ARRAY[engine].format(type_name(element, engine))
     return getattr(TYPES[name], engine)
 
 

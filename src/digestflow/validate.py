@@ -67,24 +67,6 @@ ENGINES = ("spark", "pandas")
 #: jobs whatever the row count. Larger tables stay on Spark (and off the driver's memory).
 PANDAS_MAX_ROWS = 50_000
 
-# The one column-type map: schema type (schemas/*.json) → the name GE's expect_column_values_to_be_of_type
-# compares with, per engine. Spark: the DataType class name. pandas: a numpy dtype name (``_to_pandas``
-# makes ints, floats and booleans pandas' nullable dtypes, whose scalar type is the numpy one), or for
-# object columns the Python class every value must be an instance of (``date`` resolves to
-# ``datetime.date`` through pandas' dtype module; arrays become Python lists).
-_TYPE_NAMES: dict[str, tuple[str, str]] = {
-    "string": ("StringType", "str"),
-    "int": ("IntegerType", "int32"),
-    "long": ("LongType", "int64"),
-    "double": ("DoubleType", "float64"),
-    "float": ("FloatType", "float32"),
-    "boolean": ("BooleanType", "bool"),
-    "date": ("DateType", "date"),
-    "timestamp": ("TimestampType", "Timestamp"),
-    "array": ("ArrayType", "list"),
-}
-
-
 # ------------------------------------------------------------------------------------------ suites
 
 
@@ -105,9 +87,11 @@ class SuiteSpec:
 
 
 def type_name(schema_type: str, engine: str = "spark") -> str:
-    """The type name GE checks a column of ``schema_type`` against on ``engine``."""
-    key = "array" if schema_type.startswith("array<") else schema_type
-    return _TYPE_NAMES[key][ENGINES.index(engine)]
+    """The type name GE checks a column of ``schema_type`` against on ``engine`` (from the one column-type
+    map, :data:`digestflow.schemas.TYPES`)."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown GE engine {engine!r}")
+    return schemas.type_name(schema_type, "spark" if engine == "spark" else "ge_pandas")
 
 
 def spark_type_name(schema_type: str) -> str:
