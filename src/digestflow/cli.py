@@ -265,7 +265,10 @@ def _show_trends(settings_: Settings, as_of: dt.date, windows: list[str] | None,
         raise click.ClickException(f"no keyword_trends for as_of {as_of} under {folder.parent} (run without --show-only)")
     frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     frame["as_of"] = as_of
-    click.echo(render_trends(frame, top=top, windows=windows), nl=False)
+    # The papers behind each listed term (trend_papers, same as_of), printed under it; none before it existed.
+    evidence = sorted((dfio.table_dir(settings_.warehouse, "trend_papers") / folder.name).glob("*.parquet"))
+    papers = pd.concat([pd.read_parquet(f) for f in evidence], ignore_index=True) if evidence else None
+    click.echo(render_trends(frame, top=top, windows=windows, evidence=papers), nl=False)
 
 
 @main.command()

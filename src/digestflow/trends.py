@@ -974,12 +974,25 @@ def _term_stats(
 # ------------------------------------------------------------------------------------------ display
 
 
-def render_trends(trends: pd.DataFrame, top: int = 15, windows: Sequence[str] | None = None) -> str:
-    """Plain-text tables of the top rising, falling and new terms per window of one as_of partition."""
+def render_trends(
+    trends: pd.DataFrame,
+    top: int = 15,
+    windows: Sequence[str] | None = None,
+    evidence: pd.DataFrame | None = None,
+    titles: int = 3,
+) -> str:
+    """Plain-text tables of the top rising, falling and new terms per window of one as_of partition.
+
+    With ``evidence`` (the partition's ``trend_papers`` rows), up to ``titles`` paper titles with their
+    digest dates are printed under each term that has them (the top 10 of each list)."""
     if trends.empty:
         return "no keyword_trends rows\n"
     out: list[str] = []
     wanted = list(windows) if windows else sorted(set(trends["window"]), key=parse_days)
+    papers_of: dict[tuple[str, str, str], list[tuple[object, str]]] = {}
+    if evidence is not None and not evidence.empty:
+        for ev in evidence.sort_values(["window", "list", "term", "evidence_rank"]).itertuples(index=False):
+            papers_of.setdefault((ev.window, ev.list, ev.term), []).append((ev.digest_date, ev.title))
     for window in wanted:
         frame = trends[trends["window"] == window]
         if frame.empty:
@@ -1015,10 +1028,16 @@ def render_trends(trends: pd.DataFrame, top: int = 15, windows: Sequence[str] | 
                     f"{i:>3}  {row.display_form[:40]:<40} {row.logodds_z:>7.2f} {_pct(row.share_target):>10} "
                     f"{_pct(row.share_baseline):>8} {row.df_target:>5}  {', '.join(flags)}"
                 )
+                for paper in papers_of.get((window, name, row.term), [])[:titles]:
+                    out.append(f"       {paper[0]}  {_clip(paper[1], 88)}")
             if rows.empty:
                 out.append("     (none)")
         out.append("")
     return "\n".join(out) + "\n"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _pct(value: float | None) -> str:
