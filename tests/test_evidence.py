@@ -208,7 +208,8 @@ def test_all_matching_papers_are_found_variants_included_word_decoys_excluded(ev
     assert variants, "no spelling variant among the matched papers"
     assert {s.lower().replace("-", " ") for s in riser["surface"]} == {"sparse spline adapter", "sparse spline adapters"}
     decoys = {(d, t) for d, t in evidence_run["truth"]["decoy"]} - evidence_run["truth"]["riser"]
-    assert decoys and not got & decoys
+    assert decoys
+    assert not got & decoys
     # The merged concept's evidence: papers that use either form, the acronym-only ones included.
     concept = rows[(rows["window"] == "7d") & (rows["list"] == "rising") & (rows["term"] == CONCEPT)]
     got = {(r.digest_date, r.title) for r in concept.itertuples()}
