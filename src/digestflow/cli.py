@@ -219,7 +219,7 @@ _stage_command("terms", "Extract candidate terms (1-3-grams per paper) of the da
 @click.option("--window", "windows", multiple=True,
               help="Target window, e.g. 7d; repeat for more [DIGESTFLOW_TRENDS_WINDOWS, 7d,28d].")
 @click.option("--baseline", help="Baseline before each target window, e.g. 26w [DIGESTFLOW_TRENDS_BASELINE, 26w].")
-@click.option("--show", is_flag=True, help="Then print the top rising, falling and new terms.")
+@click.option("--show", is_flag=True, help="Then print the top rising, falling and new terms, up to 3 papers under each.")
 @click.option("--show-only", is_flag=True, help="Only print the published as_of partition (no Spark, no recompute).")
 @click.option("--top", type=int, default=15, show_default=True, help="Rows per list with --show.")
 @click.option("--landing", help="Landing folder [DIGESTFLOW_LANDING].")
