@@ -346,3 +346,31 @@ def test_schwartz_hearst_long_forms():
     assert normalise("Low-Rank Adaptation") == "low rank adaptation"
     frame = definitions([("p1", "we study Large Language Models", "LLMs"), ("p2", "a model", "LLM")])
     assert frame.to_dict("records") == [{"paper_id": "p1", "acronym": "llm", "expansion": "large language models"}]
+
+
+@pytest.mark.slow
+def test_show_prints_three_titles_under_each_listed_term(evidence_run):
+    from click.testing import CliRunner
+
+    from digestflow.cli import main
+
+    warehouse = evidence_run["ctx"].settings.warehouse
+    result = CliRunner().invoke(
+        main, ["trends", "--as-of", AS_OF.isoformat(), "--show-only", "--window", "7d", "--warehouse", warehouse]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    at = next(i for i, line in enumerate(lines) if re.match(r"\s+1\s+(Sparse-Spline Adapters|sparse spline adapters?)\s", line))
+    under = []
+    for line in lines[at + 1 :]:
+        match = re.match(r"^ {7}(\d{4}-\d{2}-\d{2})  (.*)$", line)
+        if not match:
+            break
+        under.append((dt.date.fromisoformat(match.group(1)), match.group(2)))
+    assert len(under) == 3
+    rows = evidence_run["evidence"]
+    riser = rows[(rows["window"] == "7d") & (rows["list"] == "rising") & (rows["term"] == RISER)]
+    expected = [(r.digest_date, r.title) for r in riser.sort_values("evidence_rank").head(3).itertuples()]
+    assert under == expected
+    for day, title in under:
+        assert carries_riser(title, _abstract(evidence_run, day, title))

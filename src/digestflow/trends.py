@@ -1029,15 +1029,11 @@ def render_trends(
                     f"{_pct(row.share_baseline):>8} {row.df_target:>5}  {', '.join(flags)}"
                 )
                 for paper in papers_of.get((window, name, row.term), [])[:titles]:
-                    out.append(f"       {paper[0]}  {_clip(paper[1], 88)}")
+                    out.append(f"       {paper[0]}  {paper[1]}")
             if rows.empty:
                 out.append("     (none)")
         out.append("")
     return "\n".join(out) + "\n"
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _pct(value: float | None) -> str:
