@@ -329,7 +329,7 @@ def test_cut_fragments_by_hand():
 
 
 def test_schwartz_hearst_long_forms():
-    from digestflow.acronyms import best_long_form, definitions, fold_acronym, normalise
+    from digestflow.acronyms import best_long_form, definitions, fold_acronym, long_form, normalise
 
     cases = {
         ("LLMs", "we study Large Language Models"): "Large Language Models",
@@ -341,6 +341,13 @@ def test_schwartz_hearst_long_forms():
     }
     for (short, preceding), expected in cases.items():
         assert best_long_form(fold_acronym(short), preceding) == expected, short
+    # Initials first: Schwartz & Hearst alone take "Policy Optimization" (the "p" inside "Optimization").
+    assert best_long_form("PPO", "we train with Proximal Policy Optimization") == "Policy Optimization"
+    assert long_form("PPO", "we train with Proximal Policy Optimization") == "proximal policy optimization"
+    assert long_form("MoE", "a sparse Mixture-of-Experts") == "mixture of experts"
+    assert long_form("KV", "the key-value") == "key value"
+    assert long_form("LoRA", "fine-tuning with Low-Rank Adaptation") == "low rank adaptation"
+    assert long_form("ML", "we use Machine") is None
     assert fold_acronym("LLMs") == "LLM"
     assert fold_acronym("KMeans") == "KMeans"
     assert normalise("Low-Rank Adaptation") == "low rank adaptation"

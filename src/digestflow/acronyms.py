@@ -5,9 +5,13 @@ them as one (docs/trends.md, "One term per concept"). Two steps:
 
 - **Spark** (:func:`definition_candidates`): every ``<words> (<ACRONYM>)`` in titles and abstracts, with
   the up to 10 words before the parenthesis, as rows (paper, acronym, preceding words). A few per paper.
-- **Python** (:func:`best_long_form`): the Schwartz & Hearst (2003) rule picks the expansion among the
-  preceding words: walking both strings from the end, every letter of the acronym must appear in order,
-  and its first letter must start a word. Why written here rather than taken from a package: the only
+- **Python** (:func:`long_form`): the expansion among the preceding words. First the words whose
+  initials spell the acronym ("Proximal Policy Optimization (PPO)", "Mixture-of-Experts (MoE)" with
+  or without its function words); failing that, the Schwartz & Hearst (2003) rule
+  (:func:`best_long_form`): walking both strings from the end, every letter of the acronym must appear
+  in order, and its first letter must start a word ("Low-Rank Adaptation (LoRA)"). Initials come first
+  because Schwartz & Hearst take the shortest match, and the "p" inside "Optimization" gives "Policy
+  Optimization" for PPO. Why written here rather than taken from a package: the only
   packaged implementation on PyPI (``abbreviations``, last released 2019) bundles its own sentence
   splitting and file handling around these dozen lines; the step itself is the published algorithm.
 
@@ -26,7 +30,15 @@ import pandas as pd
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["DEFINITION_RE", "best_long_form", "definition_candidates", "definitions", "normalise"]
+__all__ = [
+    "DEFINITION_RE",
+    "best_long_form",
+    "definition_candidates",
+    "definitions",
+    "initials_form",
+    "long_form",
+    "normalise",
+]
 
 #: Up to 10 words (no sentence or clause break) before a parenthesised acronym: a capital first, 2-10
 #: letters/digits/hyphens with at least one more capital or digit ("LoRA", "LLMs", "GPT-4", "ViT").
@@ -77,6 +89,34 @@ def best_long_form(short: str, preceding: str) -> str | None:
     return out
 
 
+def initials_form(short: str, preceding: str) -> str | None:
+    """The shortest end of ``preceding`` (normalised, ≥ 2 words, not starting with a stopword) whose
+    word initials, with or without its stopwords, spell the letters of ``short``; else None."""
+    from digestflow.terms import STOPWORDS
+
+    letters = [c.lower() for c in short if c.isalpha()]
+    words = normalise(preceding).split()
+    if len(letters) < 2:
+        return None
+    for k in range(2, min(len(words), len(letters) + 3) + 1):
+        tail = words[-k:]
+        if tail[0] in STOPWORDS:
+            continue
+        for pick in (tail, [w for w in tail if w not in STOPWORDS]):
+            if [w[0] for w in pick] == letters:
+                return " ".join(tail)
+    return None
+
+
+def long_form(short: str, preceding: str) -> str | None:
+    """The expansion of ``short`` among the words before it, normalised: by initials, else by
+    Schwartz & Hearst; None when neither finds one."""
+    found = initials_form(short, preceding)
+    if found is None:
+        found = best_long_form(short, preceding)
+    return None if found is None else normalise(found)
+
+
 def definition_candidates(papers: DataFrame) -> DataFrame:
     """``(paper_id, preceding, short)`` for every ``<words> (<ACRONYM>)`` in a title or abstract."""
     from pyspark.sql import functions as F
@@ -98,10 +138,7 @@ def definitions(rows: Iterable[tuple[str, str, str]]) -> pd.DataFrame:
     out = set()
     for paper_id, preceding, short in rows:
         short = fold_acronym(short.strip())
-        long = best_long_form(short, preceding)
-        if long is None:
-            continue
-        expansion = normalise(long)
-        if len(expansion.split()) >= 2:
+        expansion = long_form(short, preceding)
+        if expansion is not None and len(expansion.split()) >= 2:
             out.add((paper_id, normalise(short), expansion))
     return pd.DataFrame(sorted(out), columns=["paper_id", "acronym", "expansion"])
