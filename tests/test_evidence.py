@@ -83,12 +83,12 @@ def build_corpus(seed: int = 23):
     used: set[tuple[dt.date, int]] = set()
 
     def free(days: list[dt.date]) -> tuple[dt.date, int]:
-        while True:
-            day = rng.choice(days)
-            idx = rng.randrange(len(digests[day]))
-            if (day, idx) not in used:
-                used.add((day, idx))
-                return day, idx
+        """A paper of ``days`` that carries no planted sentence yet."""
+        left = [(d, i) for d in days for i in range(len(digests[d])) if (d, i) not in used]
+        assert left, "corpus too small for the planted papers"
+        day, idx = rng.choice(left)
+        used.add((day, idx))
+        return day, idx
 
     def add(day: dt.date, idx: int, sentence: str) -> None:
         paper = digests[day][idx]
@@ -110,11 +110,11 @@ def build_corpus(seed: int = 23):
                 form = rng.choice(RISER_FORMS)
                 add(day, idx, rng.choice(TEMPLATES).format(p=form))
                 truth["riser"].add((day, digests[day][idx][0]))
+    # The flat phrase may share a paper with another plant: its words are none of theirs.
     for day in days:
-        for _ in range(round(0.2 * len(digests[day]))):
-            d, idx = free([day])
+        for idx in rng.sample(range(len(digests[day])), round(0.2 * len(digests[day]))):
             aligning = day >= TARGET_START and rng.random() < 0.5
-            add(d, idx, "We study aligning ridge lattice kernels here." if aligning else "Ridge lattice kernels help.")
+            add(day, idx, "We study aligning ridge lattice kernels here." if aligning else "Ridge lattice kernels help.")
     for sentence in WORD_DECOYS:
         for _ in range(6):
             day, idx = free(target)
