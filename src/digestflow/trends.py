@@ -683,7 +683,7 @@ def score_trends(
     return TrendResult(trends, stats, details)
 
 
-def cut_fragments(counts: TermCounts, keep: np.ndarray, min_share: float = 0.8) -> dict[str, str]:
+def cut_fragments(counts: TermCounts, keep: np.ndarray, min_share: float = 0.8, max_n: int = 3) -> dict[str, str]:
     """Kept terms that are a longer phrase cut at the wrong place → the kept phrase they were cut from.
 
     "aligning large language" ends with "large language", and "large language" is nearly always
@@ -691,9 +691,13 @@ def cut_fragments(counts: TermCounts, keep: np.ndarray, min_share: float = 0.8) 
     term, and would otherwise take a list place beside "large language model". In general a kept term
     T whose end Q (a suffix, 1..n-1 words) is the start of another kept, longer phrase P = Q + R is cut
     when the papers with P's own forms are at least ``min_share`` of the papers with Q; mirrored for
-    a T that starts with the end of a P = L + Q. When T and P are fragments of each other (both windows
-    of one 4-gram such as "vision language action model"), the one with more papers stays. Nested
-    terms (one inside the other) are not fragments: the nested-phrase rule judges those.
+    a T that starts with the end of a P = L + Q. The rule only judges overlaps whose joined phrase
+    (W + Q + R) is longer than ``max_n`` words, so it is not itself a term whose count would answer the
+    question directly: "natural language" beside "language model" joins into "natural language model",
+    a trigram that is counted (and rare), so the nested-phrase rule judges that pair, not this one (on
+    the dev days a one-word overlap dropped "natural language" because "language" is mostly followed by
+    "model"). When T and P are fragments of each other (both windows of one 4-gram such as "vision
+    language action model"), the one with more papers stays.
     """
     n = len(counts.terms)
     if n == 0:
@@ -718,9 +722,13 @@ def cut_fragments(counts: TermCounts, keep: np.ndarray, min_share: float = 0.8) 
         words = term.split(" ")
         found = []
         for k in range(1, len(words)):
-            suffix, prefix = " ".join(words[k:]), " ".join(words[:k])
-            found += [p for p in starts.get(suffix, ()) if owns(p, suffix)]
-            found += [p for p in ends.get(prefix, ()) if owns(p, prefix)]
+            suffix, prefix = " ".join(words[k:]), " ".join(words[:k])  # overlaps of len(words) - k, k words
+
+            def joined_too_long(p: str, overlap: str) -> bool:
+                return len(words) + len(p.split(" ")) - len(overlap.split(" ")) > max_n
+
+            found += [p for p in starts.get(suffix, ()) if joined_too_long(p, suffix) and owns(p, suffix)]
+            found += [p for p in ends.get(prefix, ()) if joined_too_long(p, prefix) and owns(p, prefix)]
         return [p for p in found if p != term and f" {p} " not in f" {term} " and f" {term} " not in f" {p} "]
 
     out: dict[str, str] = {}
@@ -731,7 +739,7 @@ def cut_fragments(counts: TermCounts, keep: np.ndarray, min_share: float = 0.8) 
         i = index[term]
         stronger = [p for p in rivals if (df_all[index[p]], p) > (df_all[i], term) or term not in cuts(p)]
         if stronger:
-            out[term] = max(stronger, key=lambda p: (df_all[index[p]], p))
+            out[term] = max(stronger, key=lambda p: (len(p.split(" ")), df_all[index[p]], p))  # longest, then commonest
     return out
 
 
