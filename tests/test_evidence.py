@@ -38,7 +38,7 @@ TARGET_START = AS_OF - dt.timedelta(days=6)
 
 RISER = "sparse spline adapter"
 RISER_FORMS = ("sparse spline adapter", "Sparse-Spline Adapters", "sparse spline adapters")
-FLAT = "ridge lattice kernel"
+FLAT = "ridge lattice kernels"  # never written in the singular, so no plural fold
 FRAGMENT = "aligning ridge lattice"
 CONCEPT = "holonomic field encoder"
 ACRONYM = "HFE"
