@@ -87,7 +87,7 @@ EXPECTED_OUTLETS = {
     "ingest": {"papers", "rejects"},
     "terms": {"paper_terms"},
     "embed": {"embeddings"},
-    "trends": {"keyword_trends", "term_stats"},
+    "trends": {"keyword_trends", "term_stats", "trend_papers"},
     "erank": {"erank_stats"},
     "marts": {"daily_summary", "trend_mart", "erank_mart"},
 }

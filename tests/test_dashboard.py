@@ -9,6 +9,7 @@ console errors, and saves a full-page screenshot to test-artifacts/dashboard.png
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import os
 import re
@@ -184,6 +185,20 @@ _MEASURE = """
 """
 
 
+RISER = "spectral token routing"  # generate.default_plants(): the sharp riser of the last week
+_OPEN_RISER_PAPERS = """
+(() => {
+  const outer = document.getElementById('terms-rising-papers');
+  const term = [...outer.querySelectorAll('details[data-term]')].find(d => d.dataset.term === %s);
+  if (!term) return {items: [], visible: false};
+  outer.querySelector('summary').click();
+  term.querySelector('summary').click();
+  const items = [...term.querySelectorAll('li')];
+  return {items: items.map(li => li.textContent), visible: items.every(li => li.getBoundingClientRect().height > 0)};
+})()
+"""
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 def test_every_plot_renders_with_data_in_chromium(pipeline_run, page, tmp_path):
@@ -214,6 +229,8 @@ def test_every_plot_renders_with_data_in_chromium(pipeline_run, page, tmp_path):
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "dashboard.png").write_bytes(base64.b64decode(shot["data"]))
         (ARTIFACTS / "dashboard-measure.json").write_text(json.dumps(plots, indent=1, default=str))
+        hover = devtools.evaluate("document.getElementById('terms-rising').data[0].customdata.map(c => c[3])")
+        listed = devtools.evaluate(_OPEN_RISER_PAPERS % json.dumps(RISER))
         errors = devtools.errors()
     finally:
         devtools.close()
@@ -264,6 +281,25 @@ def test_every_plot_renders_with_data_in_chromium(pipeline_run, page, tmp_path):
         assert p["bars"] == n, lst
         assert len(p["data"]) == n + 1, lst
         assert p["lines"] >= sum(1 for t in p["data"][1:] if t["n"] >= 2), lst
+
+    # The papers behind the planted riser: listed under the rising plot (opened by clicking), with dates,
+    # each one a generated paper of the target week whose abstract carries the phrase; the same in the
+    # bar's hover, and the same as trend_papers.
+    end = pipeline_run.end
+    abstracts = {(d.digest_date.isoformat(), t): a for d in pipeline_run.published for t, a in d.papers}
+    assert listed["visible"], "the riser's papers did not open on click"
+    shown = [re.match(r"(\d{4}-\d{2}-\d{2})(.*?)( \(title\))?$", li).groups()[:2] for li in listed["items"]]
+    assert len(shown) >= 3
+    for day, title in shown:
+        assert end - dt.timedelta(days=6) <= dt.date.fromisoformat(day) <= end
+        assert RISER in abstracts[(day, title)].lower() or RISER in title.lower(), title
+    _, rows = sql.query(str(pipeline_run.warehouse), f"""
+        SELECT digest_date, title FROM trend_papers
+        WHERE as_of = (SELECT max(as_of) FROM trend_papers) AND "window" = '7d' AND list = 'rising'
+          AND term = '{RISER}' ORDER BY evidence_rank""")
+    assert [(str(d), t) for d, t in rows] == shown
+    riser_hover = next(h for h in hover if shown[0][1] in h)
+    assert all(title in riser_hover for _, title in shown[:3])
 
     # erank: the 95% band is a drawn fill, erank_at_n and erank are drawn lines.
     erank = plots["erank-over-time"]

@@ -286,6 +286,17 @@ def check_new_terms(run, rows):
     )
 
 
+def check_riser_papers(run, rows):
+    # trend_papers for the top riser: generated papers of the last 7 days whose text carries the phrase.
+    assert {r[0] for r in rows} == {"spectral token routing"}
+    assert [r[1] for r in rows] == list(range(1, len(rows) + 1))
+    assert 3 <= len(rows) <= 5
+    texts = {(d.digest_date, t): f"{t} {a}".lower() for d in run.published for t, a in d.papers}
+    for _, _, day, title, _, occurrences in rows:
+        assert run.end - dt.timedelta(days=6) <= day <= run.end
+        assert texts[(day, title)].count("spectral token routing") == occurrences
+
+
 def check_erank_weeks(run, rows):
     # A paper listed on two days of one week is one vector of that week's set (erank.calendar_set_rows).
     per_week: dict[dt.date, set[str]] = defaultdict(set)
@@ -312,14 +323,15 @@ CHECKS = {
     "Rejected blocks by day and reason": check_rejects,
     "Top rising terms this week": check_rising,
     "New terms this week": check_new_terms,
+    "The papers behind this week's top rising term": check_riser_papers,
     "erank per week with its 95% interval": check_erank_weeks,
     "How long each stage took": check_stage_times,
 }
 
 
-def test_readme_has_8_to_10_examples_each_checked():
+def test_readme_has_8_to_11_examples_each_checked():
     examples = readme_examples()
-    assert 8 <= len(examples) <= 10
+    assert 8 <= len(examples) <= 11
     assert set(examples) == set(CHECKS)
 
 

@@ -57,6 +57,11 @@ CREATE OR REPLACE VIEW trend_mart AS
 SELECT * FROM read_parquet('${warehouse}/trend_mart/**/*.parquet',
     hive_partitioning = true, hive_types = {'as_of': DATE}, hive_types_autocast = false, union_by_name = true);
 
+-- The papers behind a trend: for every term in the top 10 rising, top 10 falling and the new list of each window at one run date (the lists of trend_mart), up to 5 papers that carry it. Rising and new terms: papers of the target window; falling terms: the most recent papers of the baseline that carried it. A paper carries a term when one of its paper_terms forms folds into the term exactly as the trends stage counted it (plurals, hyphens, case, acronym plurals, merged acronyms). Written by the trends stage; rules in docs/trends.md.
+CREATE OR REPLACE VIEW trend_papers AS
+SELECT * FROM read_parquet('${warehouse}/trend_papers/**/*.parquet',
+    hive_partitioning = true, hive_types = {'as_of': DATE}, hive_types_autocast = false, union_by_name = true);
+
 -- One suite run on one partition: what the validation gate decided and why. A log (one file per run per table), not a published table; chart pass rates from it.
 CREATE OR REPLACE VIEW validation_results AS
 SELECT * FROM read_parquet('${warehouse}/validation_results/**/*.parquet',

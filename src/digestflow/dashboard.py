@@ -1,11 +1,12 @@
 """The built-in dashboard: one self-contained HTML page of interactive plots over the marts.
 
-It reads only the marts (``daily_summary``, ``trend_mart``, ``erank_mart``) through the read-only DuckDB
-views, never ``papers``, so refreshing it costs milliseconds whatever the warehouse size. plotly.js is
+It reads only the marts (``daily_summary``, ``trend_mart``, ``erank_mart``) and ``trend_papers`` (at most
+5 papers per listed term) through the read-only DuckDB views, never ``papers``, so refreshing it costs milliseconds whatever the warehouse size. plotly.js is
 inlined once, so the page works offline and can be mailed or published as one file.
 
 Plots: papers per day (new vs listed before), rejects per day, validation pass rate, the latest rising,
-falling and new terms with weekly-share sparklines, and erank / erank_at_n over time with the 95% band.
+falling and new terms with weekly-share sparklines (hover a bar for the papers behind the term; the list
+under each plot opens to every paper with its date), and erank / erank_at_n over time with the 95% band.
 A mart without rows gives a plot that says which stage fills it, never a broken page.
 """
 
@@ -48,6 +49,7 @@ class Marts:
 
     daily: list[dict[str, Any]] = field(default_factory=list)
     terms: list[dict[str, Any]] = field(default_factory=list)
+    papers: list[dict[str, Any]] = field(default_factory=list)  # trend_papers of the same as_of and window
     erank: list[dict[str, Any]] = field(default_factory=list)
     as_of: dt.date | None = None
 
@@ -67,11 +69,16 @@ def load_marts(warehouse: str, window: str = HEADLINE_WINDOW) -> Marts:
             "SELECT * FROM trend_mart WHERE as_of = (SELECT max(as_of) FROM trend_mart) "
             f"AND \"window\" = '{window}' ORDER BY list, rank",
         )
+        papers = _rows(
+            wh,
+            "SELECT * FROM trend_papers WHERE as_of = (SELECT max(as_of) FROM trend_mart) "
+            f"AND \"window\" = '{window}' ORDER BY list, rank, evidence_rank",
+        )
         erank = _rows(
             wh,
             "SELECT * FROM erank_mart WHERE set_kind IN ('day', 'week') ORDER BY model, set_kind, set_start",
         )
-    return Marts(daily=daily, terms=terms, erank=erank, as_of=as_of)
+    return Marts(daily=daily, terms=terms, papers=papers, erank=erank, as_of=as_of)
 
 
 # ------------------------------------------------------------------------------------------ figures
@@ -156,8 +163,34 @@ def validation_figure(daily: list[dict[str, Any]]) -> Any:
     return fig
 
 
-def terms_figure(terms: list[dict[str, Any]], kind: str, as_of: dt.date | None, window: str) -> Any:
-    """One list (rising / falling / new): a bar per term, and its weekly-share sparkline beside it."""
+def _papers_by_term(papers: list[dict[str, Any]], kind: str) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for p in sorted((p for p in papers if p["list"] == kind), key=lambda p: (p["term"], p["evidence_rank"])):
+        out.setdefault(p["term"], []).append(p)
+    return out
+
+
+def _hover_papers(papers: list[dict[str, Any]], limit: int = 3) -> str:
+    lines = [f"{p['digest_date']} {html.escape(_clip(p['title'], 80))}" for p in papers[:limit]]
+    more = len(papers) - limit
+    if more > 0:
+        lines.append(f"… {more} more below the plot")
+    return "<br>" + "<br>".join(lines) if lines else ""
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def terms_figure(
+    terms: list[dict[str, Any]],
+    kind: str,
+    as_of: dt.date | None,
+    window: str,
+    papers: list[dict[str, Any]] | None = None,
+) -> Any:
+    """One list (rising / falling / new): a bar per term, and its weekly-share sparkline beside it; a
+    bar's hover lists the papers behind the term (``trend_papers``)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -175,13 +208,18 @@ def terms_figure(terms: list[dict[str, Any]], kind: str, as_of: dt.date | None, 
         subplot_titles=[value_name, "weekly share"] + [""] * (n - 1),
     )
     labels = [f"{r['rank']}. {r['display_form']}" for r in rows]
+    evidence = _papers_by_term(papers or [], kind)
     values = [r["df_target"] if kind == "new" else r["logodds_z"] for r in rows]
     fig.add_trace(
         go.Bar(
             x=values, y=labels, orientation="h", marker_color=color, name=value_name, showlegend=False,
-            customdata=[[r["share_target"] or 0, r["share_baseline"] or 0, r["df_target"]] for r in rows],
+            customdata=[
+                [r["share_target"] or 0, r["share_baseline"] or 0, r["df_target"],
+                 _hover_papers(evidence.get(r["term"], []))]
+                for r in rows
+            ],
             hovertemplate="%{y}: %{x:.2f}<br>share %{customdata[0]:.1%} (before %{customdata[1]:.1%}), "
-            "%{customdata[2]} papers<extra></extra>",
+            "%{customdata[2]} papers%{customdata[3]}<extra></extra>",
         ),
         row=1, col=1,
     )
@@ -277,7 +315,7 @@ def figures(marts: Marts, window: str = HEADLINE_WINDOW) -> dict[str, Any]:
         "validation-pass-rate": validation_figure(marts.daily),
     }
     for kind, (plot_id, _, _) in _LISTS.items():
-        out[plot_id] = terms_figure(marts.terms, kind, marts.as_of, window)
+        out[plot_id] = terms_figure(marts.terms, kind, marts.as_of, window, marts.papers)
     out["erank-over-time"] = erank_figure(marts.erank)
     return out
 
@@ -297,6 +335,11 @@ header p { margin: 4px 0 0; color: #cbd5e1; font-size: 13px; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 16px; padding: 16px 24px 24px; }
 .card { background: #fff; border-radius: 6px; padding: 6px; box-shadow: 0 1px 2px rgba(0,0,0,.08); min-width: 0; }
 .wide { grid-column: 1 / -1; }
+.papers { margin: 0 10px 8px; font-size: 13px; }
+.papers > summary { cursor: pointer; color: #444; }
+.papers details { margin: 2px 0 2px 12px; }
+.papers ul { margin: 2px 0 4px; padding-left: 20px; }
+.papers time { color: #666; font-variant-numeric: tabular-nums; margin-right: 6px; }
 footer { padding: 0 24px 24px; font-size: 12px; color: #666; }
 """
 
@@ -315,6 +358,32 @@ def _tiles(marts: Marts) -> str:
     return "".join(f'<div class="tile"><b>{html.escape(v)}</b><span>{html.escape(k)}</span></div>' for v, k in tiles)
 
 
+def _papers_html(marts: Marts, plot_id: str) -> str:
+    """Under a term list: each listed term opens (click) to the papers behind it, with their dates."""
+    kind = next((k for k, (pid, _, _) in _LISTS.items() if pid == plot_id), None)
+    if kind is None:
+        return ""
+    evidence = _papers_by_term(marts.papers, kind)
+    rows = [r for r in marts.terms if r["list"] == kind and r["term"] in evidence]
+    if not rows:
+        return ""
+    items = []
+    for r in rows:
+        papers = "".join(
+            f'<li><time>{p["digest_date"]}</time>{html.escape(p["title"])}'
+            f'{" (title)" if p["in_title"] else ""}</li>'
+            for p in evidence[r["term"]]
+        )
+        items.append(
+            f'<details data-term="{html.escape(r["term"])}"><summary>{r["rank"]}. {html.escape(r["display_form"])} '
+            f'({len(evidence[r["term"]])})</summary><ul>{papers}</ul></details>'
+        )
+    return (
+        f'<details class="papers" id="{plot_id}-papers"><summary>The papers behind these terms</summary>'
+        f'{"".join(items)}</details>'
+    )
+
+
 def render_html(marts: Marts, *, warehouse: str = "", generated_at: dt.datetime | None = None) -> str:
     """The whole page: header, summary tiles, and one card per plot, plotly.js inlined once."""
     import plotly.io as pio
@@ -328,7 +397,7 @@ def render_html(marts: Marts, *, warehouse: str = "", generated_at: dt.datetime 
             default_height=f"{fig.layout.height}px",
         )
         wide = " wide" if plot_id in ("papers-per-day", "erank-over-time") else ""
-        cards.append(f'<section class="card{wide}">{div}</section>')
+        cards.append(f'<section class="card{wide}">{div}{_papers_html(marts, plot_id)}</section>')
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -338,7 +407,7 @@ def render_html(marts: Marts, *, warehouse: str = "", generated_at: dt.datetime 
         f"<p>Paper digests, keyword trends and effective rank &middot; generated {generated_at.isoformat()} "
         f"from the marts of {html.escape(warehouse)}</p></header>"
         f'<div class="tiles">{_tiles(marts)}</div><main class="grid">{"".join(cards)}</main>'
-        "<footer>Read only from the marts daily_summary, trend_mart and erank_mart (DuckDB). "
+        "<footer>Read only from the marts daily_summary, trend_mart, erank_mart and trend_papers (DuckDB). "
         "Hover for values; drag to zoom, double-click to reset.</footer></body></html>\n"
     )
 

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = [
     "TermCounts",
     "TrendParams",
+    "canonical_terms",
+    "cut_fragments",
     "daily_volume",
     "fold_plurals",
     "general_frequency",
@@ -46,6 +48,7 @@ __all__ = [
     "parse_days",
     "score_trends",
     "sen_slope_rows",
+    "term_forms",
     "term_series",
     "termhood",
     "word_classes",
@@ -150,33 +153,119 @@ def fold_plurals(vocabulary: DataFrame) -> DataFrame:
     )
 
 
-def term_series(paper_terms: DataFrame, min_df: int) -> DataFrame:
-    """Per canonical term with ≥ ``min_df`` papers: display form, totals and daily document frequency.
+def term_forms(
+    paper_terms: DataFrame,
+    papers: DataFrame | None = None,
+    min_definitions: int = 2,
+    min_definition_share: float = 2 / 3,
+) -> pd.DataFrame:
+    """Every paper_terms form that is not its own term: ``(term, canon, is_alias)``, small (pandas).
 
-    Columns: term, display_form, n_tokens, df_all (papers), tf_all (occurrences), days (dates with the
-    term, ascending) and dfs (papers on each of those days). A paper is counted once per term and day even when several
-    variants ("adapter", "adapters", "Adapter") fold into the term. One shuffle by term serves the
-    per-paper, per-day, per-term and display-form aggregations.
+    Two rules, both over the lookback's vocabulary only (so a date's result depends on the lookback it
+    reads, never on all history):
+
+    - plural folds (:func:`fold_plurals`): "large language models" → "large language model";
+    - acronym merges, when ``papers`` is given: an acronym defined in the lookback's papers ("Large
+      Language Models (LLMs)", :mod:`digestflow.acronyms`) becomes the same term as its expansion, when
+      at least ``min_definitions`` papers define it so and that expansion holds at least
+      ``min_definition_share`` of the acronym's definitions (an acronym with rival expansions, such
+      as "SAM", stays its own term). ``is_alias`` marks the acronym's rows: the merged term's display
+      form is "<expansion> (<acronym>)".
+
+    :func:`term_series` and :func:`digestflow.evidence.select_evidence` both apply this table, so
+    the papers listed as evidence are exactly the papers counted.
     """
     from pyspark.sql import functions as F
 
+    from digestflow import acronyms
+
     vocabulary = paper_terms.select("term").distinct()
-    folds = fold_plurals(vocabulary)
-    canonical = (
-        paper_terms.join(F.broadcast(folds), "term", "left")
-        .select(
-            F.coalesce("canon", "term").alias("term"), "digest_date", "paper_id", "tf", "surface", "n_tokens"
-        )
-        .repartition("term")
+    folds = fold_plurals(vocabulary).toPandas()
+    empty = pd.DataFrame({"term": pd.Series(dtype=str), "canon": pd.Series(dtype=str), "is_alias": pd.Series(dtype=bool)})
+    fold = dict(zip(folds["term"], folds["canon"], strict=True))
+    out = folds.assign(is_alias=False) if len(folds) else empty
+    if papers is None:
+        return out.sort_values("term").reset_index(drop=True)
+    rows = acronyms.definition_candidates(papers).collect()
+    pairs = acronyms.definitions((r["paper_id"], r["preceding"], r["short"]) for r in rows)
+    if pairs.empty:
+        return out.sort_values("term").reset_index(drop=True)
+    spark = paper_terms.sparkSession
+    forms = sorted(set(pairs["acronym"]) | set(pairs["expansion"]))
+    known = {
+        r["term"]
+        for r in vocabulary.join(F.broadcast(spark.createDataFrame([(f,) for f in forms], "term string")), "term")
+        .collect()
+    }
+    pairs = pairs[pairs["acronym"].isin(known) & pairs["expansion"].isin(known)]
+    pairs = pairs.assign(
+        acronym=[fold.get(a, a) for a in pairs["acronym"]], expansion=[fold.get(e, e) for e in pairs["expansion"]]
     )
-    per_paper = canonical.groupBy("term", "digest_date", "paper_id").agg(F.sum("tf").alias("tf"))
+    pairs = pairs[pairs["acronym"] != pairs["expansion"]].drop_duplicates()
+    aliases: dict[str, str] = {}
+    for acronym, group in pairs.groupby("acronym", sort=True):
+        per = group.groupby("expansion")["paper_id"].nunique()
+        best = sorted(per.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        if best[1] >= min_definitions and best[1] >= min_definition_share * group["paper_id"].nunique():
+            aliases[str(acronym)] = str(best[0])
+    # No chains: an expansion that is itself an acronym of something else stays what it is.
+    aliases = {a: e for a, e in aliases.items() if e not in aliases}
+    if not aliases:
+        return out.sort_values("term").reset_index(drop=True)
+    merged = [(t, aliases.get(c, c), c in aliases) for t, c in fold.items()]
+    merged += [(a, e, True) for a, e in aliases.items() if a not in fold]
+    frame = pd.DataFrame(merged, columns=["term", "canon", "is_alias"])
+    return frame.sort_values("term").reset_index(drop=True)
+
+
+def canonical_terms(paper_terms: DataFrame, forms: pd.DataFrame | None = None) -> DataFrame:
+    """paper_terms with ``term`` replaced by its canonical term (:func:`term_forms`), the original in
+    ``form`` and ``is_alias`` (the row's form is an acronym merged into its expansion)."""
+    from pyspark.sql import functions as F
+
+    if forms is None:
+        table = fold_plurals(paper_terms.select("term").distinct()).withColumn("is_alias", F.lit(False))
+    else:
+        spark = paper_terms.sparkSession
+        table = spark.createDataFrame(
+            [(str(t), str(c), bool(a)) for t, c, a in forms[["term", "canon", "is_alias"]].itertuples(index=False)],
+            "term string, canon string, is_alias boolean",
+        )
+    return (
+        paper_terms.join(F.broadcast(table), "term", "left")
+        .withColumn("form", F.col("term"))
+        .withColumn("term", F.coalesce("canon", "term"))
+        .withColumn("is_alias", F.coalesce("is_alias", F.lit(False)))
+        .drop("canon")
+    )
+
+
+def term_series(paper_terms: DataFrame, min_df: int, forms: pd.DataFrame | None = None) -> DataFrame:
+    """Per canonical term with ≥ ``min_df`` papers: display form, totals and daily document frequency.
+
+    Columns: term, display_form, n_tokens, df_all (papers), df_own_all (papers with a form that is not
+    a merged acronym), tf_all (occurrences), days (dates with the term, ascending) and dfs (papers on
+    each of those days). A paper is counted once per term and day even when several variants
+    ("adapter", "adapters", "Adapter", or "LLM" and "large language models") fold into the term.
+    ``forms`` is :func:`term_forms`' table (plural folds only when None). One shuffle by term serves
+    the per-paper, per-day, per-term and display-form aggregations.
+    """
+    from pyspark.sql import functions as F
+
+    canonical = canonical_terms(paper_terms, forms).select(
+        "term", "digest_date", "paper_id", "tf", "surface", "n_tokens", "is_alias"
+    ).repartition("term")
+    per_paper = canonical.groupBy("term", "digest_date", "paper_id").agg(
+        F.sum("tf").alias("tf"), F.max(~F.col("is_alias")).alias("own")
+    )
     per_day = per_paper.groupBy("term", "digest_date").agg(
-        F.count(F.lit(1)).alias("df"), F.sum("tf").alias("tf")
+        F.count(F.lit(1)).alias("df"), F.sum("tf").alias("tf"), F.sum(F.col("own").cast("int")).alias("df_own")
     )
     per_term = (
         per_day.groupBy("term")
         .agg(
             F.sum("df").alias("df_all"),
+            F.sum("df_own").alias("df_own_all"),
             F.sum("tf").alias("tf_all"),
             F.sort_array(F.collect_list(F.struct("digest_date", "df"))).alias("series"),
         )
@@ -184,22 +273,31 @@ def term_series(paper_terms: DataFrame, min_df: int) -> DataFrame:
         .select(
             "term",
             "df_all",
+            "df_own_all",
             "tf_all",
             F.col("series.digest_date").alias("days"),
             F.col("series.df").alias("dfs"),
         )
     )
-    display = (
-        canonical.groupBy("term", "surface")
-        .agg(F.count(F.lit(1)).alias("n"), F.max("n_tokens").alias("n_tokens"))
-        .groupBy("term")
-        .agg(
-            F.max_by("surface", F.struct("n", "surface")).alias("display_form"),
-            F.max("n_tokens").alias("n_tokens"),
-        )
+    # Display: the most frequent surface form (papers counted) among the term's own forms; a merged
+    # acronym is appended in brackets, "large language models (LLM)".
+    surfaces = canonical.groupBy("term", "is_alias", "surface").agg(
+        F.count(F.lit(1)).alias("n"), F.max("n_tokens").alias("n_tokens")
+    )
+    best = surfaces.groupBy("term", "is_alias").agg(
+        F.max_by("surface", F.struct("n", "surface")).alias("surface"), F.max("n_tokens").alias("n_tokens")
+    )
+    own = best.where(~F.col("is_alias")).select("term", F.col("surface").alias("own"), "n_tokens")
+    alias = best.where(F.col("is_alias")).select("term", F.col("surface").alias("alias"))
+    display = own.join(alias, "term", "left").select(
+        "term",
+        F.when(F.col("alias").isNotNull(), F.concat("own", F.lit(" ("), "alias", F.lit(")")))
+        .otherwise(F.col("own"))
+        .alias("display_form"),
+        "n_tokens",
     )
     return per_term.join(display, "term", "inner").select(
-        "term", "display_form", "n_tokens", "df_all", "tf_all", "days", "dfs"
+        "term", "display_form", "n_tokens", "df_all", "df_own_all", "tf_all", "days", "dfs"
     )
 
 
@@ -230,6 +328,7 @@ class TermCounts:
     df: np.ndarray  # terms × days: papers mentioning the term that day
     n_papers: np.ndarray  # days: papers that day
     n_words: int  # word tokens over the lookback (termhood denominator)
+    df_own: np.ndarray | None = None  # papers with a form of the term that is not a merged acronym
 
     @classmethod
     def from_frames(cls, series: pd.DataFrame, volume: pd.DataFrame, days: Sequence[dt.date]) -> TermCounts:
@@ -252,7 +351,9 @@ class TermCounts:
             if col is not None:
                 n_papers[col] += int(papers)
                 n_words += int(words)
+        own = series["df_own_all"] if "df_own_all" in series else series.get("df_all")
         return cls(
+            df_own=None if own is None else own.to_numpy(dtype=np.int64),
             terms=series["term"].tolist(),
             display=series["display_form"].tolist(),
             n_tokens=series["n_tokens"].to_numpy(dtype=np.int64),
@@ -469,6 +570,8 @@ def score_trends(
     if counts.days and counts.days[-1] != as_of:
         raise ValueError(f"counts end on {counts.days[-1]}, not on as_of {as_of}")
     keep, _score = termhood(counts, params, freq)
+    fragments = cut_fragments(counts, keep, params.fragment_min_share)
+    keep = keep & np.array([t not in fragments for t in counts.terms], dtype=bool)
     terms = [t for t, k in zip(counts.terms, keep, strict=True) if k]
     display = [t for t, k in zip(counts.display, keep, strict=True) if k]
     n_tokens = counts.n_tokens[keep]
@@ -509,11 +612,72 @@ def score_trends(
     stats = _term_stats(trends, terms, df, n_papers, days, params)
     details = {
         "terms_scored": len(terms),
-        "terms_dropped_termhood": len(counts.terms) - len(terms),
+        "terms_dropped_termhood": len(counts.terms) - len(terms) - len(fragments),
+        "terms_dropped_fragment": len(fragments),
         "lookback_start": days[0] if days else None,
         "papers_in_lookback": int(n_papers.sum()),
     }
     return TrendResult(trends, stats, details)
+
+
+def cut_fragments(counts: TermCounts, keep: np.ndarray, min_share: float = 0.8, max_n: int = 3) -> dict[str, str]:
+    """Kept terms that are a longer phrase cut at the wrong place → the kept phrase they were cut from.
+
+    "aligning large language" ends with "large language", and "large language" is nearly always
+    followed by "models": the trigram is a window across "aligning large language models", not a
+    term, and would otherwise take a list place beside "large language model". In general a kept term
+    T whose end Q (a suffix, 1..n-1 words) is the start of another kept, longer phrase P = Q + R is cut
+    when the papers with P's own forms are at least ``min_share`` of the papers with Q; mirrored for
+    a T that starts with the end of a P = L + Q. The rule only judges overlaps whose joined phrase
+    (W + Q + R) is longer than ``max_n`` words, so it is not itself a term whose count would answer the
+    question directly: "natural language" beside "language model" joins into "natural language model",
+    a trigram that is counted (and rare), so the nested-phrase rule judges that pair, not this one (on
+    the dev days a one-word overlap dropped "natural language" because "language" is mostly followed by
+    "model"). When T and P are fragments of each other (both windows of one 4-gram such as "vision
+    language action model"), the one with more papers stays.
+    """
+    n = len(counts.terms)
+    if n == 0:
+        return {}
+    df_all = counts.df.sum(axis=1)
+    own = counts.df_own if counts.df_own is not None else df_all
+    index = {t: i for i, t in enumerate(counts.terms)}
+    kept = [t for t, k in zip(counts.terms, keep, strict=True) if k]
+    starts: dict[str, list[str]] = {}
+    ends: dict[str, list[str]] = {}
+    for term in kept:
+        words = term.split(" ")
+        for k in range(1, len(words)):
+            starts.setdefault(" ".join(words[:k]), []).append(term)
+            ends.setdefault(" ".join(words[k:]), []).append(term)
+
+    def owns(phrase: str, overlap: str) -> bool:
+        q = index.get(overlap)
+        return q is not None and df_all[q] > 0 and own[index[phrase]] >= min_share * df_all[q]
+
+    def cuts(term: str) -> list[str]:
+        words = term.split(" ")
+        found = []
+        for k in range(1, len(words)):
+            suffix, prefix = " ".join(words[k:]), " ".join(words[:k])  # overlaps of len(words) - k, k words
+
+            def joined_too_long(p: str, overlap: str) -> bool:
+                return len(words) + len(p.split(" ")) - len(overlap.split(" ")) > max_n
+
+            found += [p for p in starts.get(suffix, ()) if joined_too_long(p, suffix) and owns(p, suffix)]
+            found += [p for p in ends.get(prefix, ()) if joined_too_long(p, prefix) and owns(p, prefix)]
+        return [p for p in found if p != term and f" {p} " not in f" {term} " and f" {term} " not in f" {p} "]
+
+    out: dict[str, str] = {}
+    for term in kept:
+        rivals = cuts(term)
+        if not rivals:
+            continue
+        i = index[term]
+        stronger = [p for p in rivals if (df_all[index[p]], p) > (df_all[i], term) or term not in cuts(p)]
+        if stronger:
+            out[term] = max(stronger, key=lambda p: (len(p.split(" ")), df_all[index[p]], p))  # longest, then commonest
+    return out
 
 
 def _bursts(
@@ -755,12 +919,25 @@ def _term_stats(
 # ------------------------------------------------------------------------------------------ display
 
 
-def render_trends(trends: pd.DataFrame, top: int = 15, windows: Sequence[str] | None = None) -> str:
-    """Plain-text tables of the top rising, falling and new terms per window of one as_of partition."""
+def render_trends(
+    trends: pd.DataFrame,
+    top: int = 15,
+    windows: Sequence[str] | None = None,
+    evidence: pd.DataFrame | None = None,
+    titles: int = 3,
+) -> str:
+    """Plain-text tables of the top rising, falling and new terms per window of one as_of partition.
+
+    With ``evidence`` (the partition's ``trend_papers`` rows), up to ``titles`` paper titles with their
+    digest dates are printed under each term that has them (the top 10 of each list)."""
     if trends.empty:
         return "no keyword_trends rows\n"
     out: list[str] = []
     wanted = list(windows) if windows else sorted(set(trends["window"]), key=parse_days)
+    papers_of: dict[tuple[str, str, str], list[tuple[object, str]]] = {}
+    if evidence is not None and not evidence.empty:
+        for ev in evidence.sort_values(["window", "list", "term", "evidence_rank"]).itertuples(index=False):
+            papers_of.setdefault((ev.window, ev.list, ev.term), []).append((ev.digest_date, ev.title))
     for window in wanted:
         frame = trends[trends["window"] == window]
         if frame.empty:
@@ -796,6 +973,8 @@ def render_trends(trends: pd.DataFrame, top: int = 15, windows: Sequence[str] | 
                     f"{i:>3}  {row.display_form[:40]:<40} {row.logodds_z:>7.2f} {_pct(row.share_target):>10} "
                     f"{_pct(row.share_baseline):>8} {row.df_target:>5}  {', '.join(flags)}"
                 )
+                for paper in papers_of.get((window, name, row.term), [])[:titles]:
+                    out.append(f"       {paper[0]}  {paper[1]}")
             if rows.empty:
                 out.append("     (none)")
         out.append("")

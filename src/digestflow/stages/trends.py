@@ -1,4 +1,5 @@
-"""trends: ``paper_terms`` + ``papers`` of one lookback → ``keyword_trends`` and ``term_stats`` at as_of.
+"""trends: ``paper_terms`` + ``papers`` of one lookback → ``keyword_trends``, ``term_stats`` and ``trend_papers``
+at as_of.
 
 as_of is the run's last date. Only the lookback's partitions are read (the longest target window plus
 its baseline, 210 days by default), so a daily run costs the same with 50 or 500 days of history.
@@ -43,6 +44,9 @@ class TrendParams:
     burst_gamma: float = 1.0
     sparkline_top: int = 50  # term_stats holds terms ranked up to this (plus new and bursting ones)
     nested_min_z: float = 1.0  # nested-phrase suppression judges only terms that move at least this much
+    fragment_min_share: float = 0.8  # a cut fragment's overlap continues into the longer phrase this often
+    acronym_min_definitions: int = 2  # papers that must define an acronym before it merges with its expansion
+    acronym_min_share: float = 2 / 3  # share of the acronym's definitions its expansion must hold
 
     @classmethod
     def from_env(cls, **overrides: object) -> TrendParams:
@@ -72,20 +76,25 @@ def lookback(ctx: RunContext, params: TrendParams) -> list[dt.date]:
 
 
 def run(ctx: RunContext, params: TrendParams) -> StageReport:
-    """Score every term of the lookback; publish the as_of partition of both tables."""
-    from digestflow.trends import TermCounts, daily_volume, score_trends, term_series
+    """Score every term of the lookback; publish the as_of partition of the three tables."""
+    from digestflow.evidence import select_evidence
+    from digestflow.trends import TermCounts, daily_volume, score_trends, term_forms, term_series
 
     as_of = ctx.end
     days = params.lookback_days(as_of)
     partitions = storage.date_partitions(days)
-    series = term_series(ctx.read("paper_terms", partitions), params.min_df).toPandas()
-    volume = daily_volume(ctx.read("papers", partitions)).toPandas()
+    paper_terms, papers = ctx.read("paper_terms", partitions), ctx.read("papers", partitions)
+    # Plural folds and acronym merges, decided once over the lookback: counted and evidence use the same.
+    forms = term_forms(paper_terms, papers, params.acronym_min_definitions, params.acronym_min_share)
+    series = term_series(paper_terms, params.min_df, forms).toPandas()
+    volume = daily_volume(papers).toPandas()
     result = score_trends(TermCounts.from_frames(series, volume, days), as_of, params)
 
     report = StageReport("trends", rows_in=len(series))
     owned = [{"as_of": as_of}]
     ctx.publish("keyword_trends", _frame(ctx, "keyword_trends", result.trends), owned, report)
     ctx.publish("term_stats", _frame(ctx, "term_stats", result.term_stats), owned, report)
+    ctx.publish("trend_papers", select_evidence(paper_terms, papers, forms, result.trends, as_of), owned, report)
     report.rows_out = len(result.trends)
     report.details = {
         **result.details,
@@ -125,7 +134,10 @@ def render_published(warehouse: str, as_of: dt.date, windows: tuple[int, ...] | 
     frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     frame["as_of"] = as_of
     names = [f"{w}d" for w in windows] if windows else None
-    return render_trends(frame, top=top, windows=names)
+    # The papers behind each listed term (trend_papers, same as_of), printed under it; none before it existed.
+    evidence = sorted((storage.table_dir(warehouse, "trend_papers") / folder.name).glob("*.parquet"))
+    papers = pd.concat([pd.read_parquet(f) for f in evidence], ignore_index=True) if evidence else None
+    return render_trends(frame, top=top, windows=names, evidence=papers)
 
 
 def _before(settings: Any, params: TrendParams, flags: dict[str, Any], *, start: dt.date, end: dt.date,
@@ -145,7 +157,7 @@ def _after(settings: Any, params: TrendParams, flags: dict[str, Any], *, start: 
 STAGE = Stage(
     name="trends",
     doc="""Keyword trends at --as-of: reads only the lookback's paper_terms (longest window + baseline) and
-    writes the as_of partition of keyword_trends and term_stats (method: docs/trends.md).
+    writes the as_of partition of keyword_trends, term_stats and trend_papers (method: docs/trends.md).
 
     Rising, falling, bursting and new terms of each target window against its baseline: Monroe et al.
     log-odds z with an informative Dirichlet prior, Kleinberg bursts, Mann–Kendall/Sen, termhood and
@@ -154,13 +166,14 @@ STAGE = Stage(
         Read("paper_terms", lookback, "the lookback: longest window + baseline, ending at as_of", need="every"),
         Read("papers", lookback, "the lookback: longest window + baseline, ending at as_of"),
     ),
-    writes=("keyword_trends", "term_stats"),
+    writes=("keyword_trends", "term_stats", "trend_papers"),
     run=run,
     params=TrendParams,
     dates="as_of",
     cli=StageCli(
         options=(
-            click.option("--show", is_flag=True, help="Then print the top rising, falling and new terms."),
+            click.option("--show", is_flag=True,
+                         help="Then print the top rising, falling and new terms, up to 3 papers under each."),
             click.option("--show-only", is_flag=True,
                          help="Only print the published as_of partition (no Spark, no recompute)."),
             click.option("--top", type=int, default=15, show_default=True, help="Rows per list with --show."),

@@ -1,0 +1,144 @@
+"""Acronym definitions in abstracts: "Large Language Models (LLMs)" → the pair (``llm``, ``large language models``).
+
+The trends stage merges an acronym and its expansion into one term when the lookback's papers define
+them as one (docs/trends.md, "One term per concept"). Two steps:
+
+- **Spark** (:func:`definition_candidates`): every ``<words> (<ACRONYM>)`` in titles and abstracts, with
+  the up to 10 words before the parenthesis, as rows (paper, acronym, preceding words). A few per paper.
+- **Python** (:func:`long_form`): the expansion among the preceding words. First the words whose
+  initials spell the acronym ("Proximal Policy Optimization (PPO)", "Mixture-of-Experts (MoE)" with
+  or without its function words); failing that, the Schwartz & Hearst (2003) rule
+  (:func:`best_long_form`): walking both strings from the end, every letter of the acronym must appear
+  in order, and its first letter must start a word ("Low-Rank Adaptation (LoRA)"). Initials come first
+  because Schwartz & Hearst take the shortest match, and the "p" inside "Optimization" gives "Policy
+  Optimization" for PPO. Why written here rather than taken from a package: the only
+  packaged implementation on PyPI (``abbreviations``, last released 2019) bundles its own sentence
+  splitting and file handling around these dozen lines; the step itself is the published algorithm.
+
+Forms are normalised as :mod:`digestflow.terms` normalises terms (case folded, a hyphen between letters a
+word boundary, an acronym plural ``LLMs`` folded to ``LLM``), so a pair can be joined to ``paper_terms``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+__all__ = [
+    "DEFINITION_RE",
+    "best_long_form",
+    "definition_candidates",
+    "definitions",
+    "initials_form",
+    "long_form",
+    "normalise",
+]
+
+#: Up to 10 words (no sentence or clause break) before a parenthesised acronym: a capital first, 2-10
+#: letters/digits/hyphens with at least one more capital or digit ("LoRA", "LLMs", "GPT-4", "ViT").
+DEFINITION_RE = (
+    r"((?:[\p{L}\p{N}][\p{L}\p{N}'’-]*\s+){1,10})\(\s*(\p{Lu}[\p{L}\p{N}-]{0,8}[\p{Lu}\p{N}][\p{L}\p{N}]{0,2})\s*\)"
+)
+_ACRONYM_PLURAL = re.compile(r"^([A-Z][^\W_]*[A-Z0-9])s$")  # terms.ACRONYM_PLURAL_RE on one word
+_HYPHEN = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
+
+
+def fold_acronym(short: str) -> str:
+    """``LLMs`` → ``LLM`` (an acronym plural: capital first, a capital or digit before the final s)."""
+    match = _ACRONYM_PLURAL.match(short)
+    return match.group(1) if match else short
+
+
+def normalise(text: str) -> str:
+    """A form as paper_terms spells terms: hyphens between letters split, case folded, one space."""
+    return " ".join(_HYPHEN.sub(" ", text).lower().split())
+
+
+def best_long_form(short: str, preceding: str) -> str | None:
+    """Schwartz & Hearst (2003): the shortest end of ``preceding`` that spells ``short``, or None.
+
+    Each letter or digit of the short form, from its last to its first, must occur in the long form in
+    that order going backwards; the first letter must start a word. The long form may hold at most
+    min(|short| + 5, 2 |short|) words, as in the paper.
+    """
+    words = preceding.split()
+    limit = min(len(short) + 5, 2 * len(short))
+    long = " ".join(words[-limit:])
+    s, i = len(short) - 1, len(long) - 1
+    while s >= 0:
+        c = short[s].lower()
+        if not c.isalnum():
+            s -= 1
+            continue
+        while i >= 0 and (long[i].lower() != c or (s == 0 and i > 0 and long[i - 1].isalnum())):
+            i -= 1
+        if i < 0:
+            return None
+        i -= 1
+        s -= 1
+    start = long.rfind(" ", 0, i + 1) + 1
+    out = long[start:]
+    if len(normalise(out).split()) < 2 or normalise(short) in normalise(out).split():
+        return None  # a one-word "expansion" or one containing the acronym itself is no definition
+    return out
+
+
+def initials_form(short: str, preceding: str) -> str | None:
+    """The shortest end of ``preceding`` (normalised, ≥ 2 words, not starting with a stopword) whose
+    word initials, with or without its stopwords, spell the letters of ``short``; else None."""
+    from digestflow.terms import STOPWORDS
+
+    letters = [c.lower() for c in short if c.isalpha()]
+    words = normalise(preceding).split()
+    if len(letters) < 2:
+        return None
+    for k in range(2, min(len(words), len(letters) + 3) + 1):
+        tail = words[-k:]
+        if tail[0] in STOPWORDS:
+            continue
+        for pick in (tail, [w for w in tail if w not in STOPWORDS]):
+            if [w[0] for w in pick] == letters:
+                return " ".join(tail)
+    return None
+
+
+def long_form(short: str, preceding: str) -> str | None:
+    """The expansion of ``short`` among the words before it, normalised: by initials, else by
+    Schwartz & Hearst; None when neither finds one."""
+    found = initials_form(short, preceding)
+    if found is None:
+        found = best_long_form(short, preceding)
+    return None if found is None else normalise(found)
+
+
+def definition_candidates(papers: DataFrame) -> DataFrame:
+    """``(paper_id, preceding, short)`` for every ``<words> (<ACRONYM>)`` in a title or abstract."""
+    from pyspark.sql import functions as F
+
+    text = F.concat_ws(" . ", "title", "abstract")
+    matches = papers.select(
+        "paper_id", F.explode(F.regexp_extract_all(text, F.lit(DEFINITION_RE), 0)).alias("match")
+    )
+    return matches.select(
+        "paper_id",
+        F.regexp_extract("match", DEFINITION_RE, 1).alias("preceding"),
+        F.regexp_extract("match", DEFINITION_RE, 2).alias("short"),
+    ).distinct()
+
+
+def definitions(rows: Iterable[tuple[str, str, str]]) -> pd.DataFrame:
+    """``(paper_id, preceding, short)`` → ``(paper_id, acronym, expansion)`` in paper_terms' spelling,
+    one row per paper and pair (Schwartz & Hearst on each candidate)."""
+    out = set()
+    for paper_id, preceding, short in rows:
+        short = fold_acronym(short.strip())
+        expansion = long_form(short, preceding)
+        if expansion is not None and len(expansion.split()) >= 2:
+            out.add((paper_id, normalise(short), expansion))
+    return pd.DataFrame(sorted(out), columns=["paper_id", "acronym", "expansion"])
