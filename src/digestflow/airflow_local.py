@@ -58,6 +58,10 @@ USER = "admin"
 #: A component that exits on its own is started again after RESTART_DELAY seconds, up to
 #: MAX_RESTARTS times within RESTART_WINDOW seconds (beyond that it is a crash loop: give up, stay down).
 RESTART_DELAY, MAX_RESTARTS, RESTART_WINDOW = 5.0, 5, 600.0
+#: Task slots: on PostgreSQL the sensors of a few runs and a Spark task fit side by side (Spark tasks
+#: still queue on the one-slot ``spark`` pool); SQLite's single writer keeps it at 2. docker-compose
+#: uses the PostgreSQL figure too (tests/test_airflow_local.py checks it).
+PARALLELISM = {"postgres": 4, "sqlite": 2}
 
 
 class _NotOurs:
@@ -172,9 +176,7 @@ class LocalAirflow:
         return self.db_kind
 
     def parallelism(self) -> int:
-        """Task slots: 4 on PostgreSQL (the sensors of a few runs and a Spark task side by side; Spark
-        tasks still queue on the one-slot ``spark`` pool), 2 on SQLite's single writer."""
-        return 4 if self.prepare_db() == "postgres" else 2
+        return PARALLELISM[self.prepare_db()]
 
     def config(self) -> dict[str, dict[str, str]]:
         """Airflow settings, written to ``home/airflow.cfg`` so that ``AIRFLOW_HOME=… airflow <cmd>``
@@ -397,6 +399,22 @@ class LocalAirflow:
         self.db_kind = None
         return list(running)
 
+    def processes(self) -> list[int]:
+        """Every live process of this deployment: each component's supervisor and its descendants (API
+        workers, executor workers, task processes, the stage server's Spark JVM), the PostgreSQL server
+        and its backends, and whatever else carries this AIRFLOW_HOME (task commands, their JVMs)."""
+        import psutil
+
+        roots = list(self.pids().values())
+        if (pg := self.postgres.pid()) is not None:
+            roots.append(pg)
+        found: set[int] = set(_processes_of(self.home))
+        for pid in roots:
+            with contextlib.suppress(psutil.Error):
+                proc = psutil.Process(pid)
+                found |= {pid, *(child.pid for child in proc.children(recursive=True))}
+        return sorted(found)
+
     # --- REST helpers (the tests and the benchmark use them) ---
     def token(self) -> str:
         """A bearer token from ``POST /auth/token`` for the admin user."""
@@ -425,6 +443,34 @@ class LocalAirflow:
 
 
 _RESTART_MARK = "[digestflow.airflow_local] restarting"
+
+
+def listening_sockets(pids: list[int]) -> list[tuple[int, str, str, int]]:
+    """The TCP sockets in LISTEN state of ``pids``: (pid, command line, address, port). Unix sockets
+    are not included (they are files, reachable only through the file system)."""
+    import psutil
+
+    found = []
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            command = " ".join(proc.cmdline())[:160]
+            for conn in proc.net_connections(kind="tcp"):
+                if conn.status == psutil.CONN_LISTEN:
+                    found.append((pid, command, conn.laddr.ip, conn.laddr.port))
+        except psutil.Error:  # exited meanwhile
+            continue
+    return found
+
+
+def is_loopback(address: str) -> bool:
+    """127.0.0.0/8 or ::1 (and their IPv4-mapped form); "0.0.0.0", "::" and any interface's address are not."""
+    import ipaddress
+
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
 
 
 def loopback_hostname() -> str:
