@@ -7,9 +7,11 @@ the pipeline as its own task, in dependency order: `ingest → terms, embed → 
 or a run, or backfilling a range again, is safe. With `DIGESTFLOW_SERVER` set (`make airflow` does) the
 command runs in the deployment's warm Spark application (the stage server); otherwise in its own.
 
-* **No digest that day** (weekends): the sensor ends SKIPPED, and so does the rest of the run. A past
-  date with no file is skipped at the first poke; today's date is polled (reschedule mode, no worker
-  slot held) until two days after the date.
+* **No digest that day** (weekends): the sensor ends SKIPPED, and so does every stage task; its log
+  says why (`no digest for <date> in <landing> (none expected any more)`). Airflow has no skipped
+  state for a run: such a run ends `success` with all of its tasks skipped. A past date with no file is
+  skipped at the first poke; today's date is polled (reschedule mode, no worker slot held) until two
+  days after the date.
 * **Backfill**: `airflow backfill create --dag-id digest_daily --from-date A --to-date B
   --max-active-runs 1` (or the UI's *Trigger → Backfill*, or `POST /api/v2/backfills`). One run per
   date; `--max-active-runs 1` keeps dates in order, which the trend windows rely on (backfills have
@@ -66,7 +68,10 @@ def wait_for_digest() -> PokeReturnValue:
         print(f"landing file(s) for {ds} in {landing}: {', '.join(found)}")
         return PokeReturnValue(is_done=True, xcom_value=found)
     if dt.datetime.now(dt.UTC).date() > dt.date.fromisoformat(ds) + GRACE:
-        raise AirflowSkipException(f"no digest for {ds} in {landing} (none expected any more)")
+        reason = f"no digest for {ds} in {landing} (none expected any more): skipping this run's tasks"
+        # Airflow logs only "Skipping task." for the exception, not its message: say why first.
+        print(reason, flush=True)
+        raise AirflowSkipException(reason)
     print(f"no landing file for {ds} in {landing} yet; poking again")
     return PokeReturnValue(is_done=False)
 
