@@ -23,16 +23,25 @@ warmup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/digestflow demo
 
-# Browser tests drive Debian's chromium; install it when missing and we may (root), else say how.
+# Debian packages the tests and `make airflow` use: chromium (browser tests), the postgresql server
+# (Airflow's metadata DB, digestflow.local_postgres), curl and jq (the README's REST calls, run by the
+# Airflow tests). Installed when missing and we may (root), else we say how.
 system-deps:
-	@command -v chromium >/dev/null || { \
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || missing="$$missing postgresql"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v jq >/dev/null || missing="$$missing jq"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "browser tests need chromium: sudo apt-get install chromium"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "tests and make airflow need:$$missing (sudo apt-get install$$missing)"; fi; \
+	fi
 
-# Local Airflow (api-server, scheduler, dag-processor, triggerer on 127.0.0.1, SQLite) under data/airflow.
-# AIRFLOW_PORT=8081 make airflow to use another port; the UI URL and the login are printed at the end.
-airflow: $(STAMP)
+# Local Airflow (api-server, scheduler, dag-processor, triggerer, log server on 127.0.0.1; PostgreSQL on
+# a Unix socket, SQLite only as an announced fallback) under data/airflow. AIRFLOW_PORT=8081 make airflow
+# to use another port; the UI URL and the login are printed at the end.
+airflow: $(STAMP) system-deps
 	$(BIN)/python -m digestflow.airflow_local start
 
 airflow-stop:
