@@ -175,10 +175,11 @@ def _run(stage_names: list[str], date: Any, start: Any, end: Any, settings_: Set
                 click.echo(report.summary())
             _echo_data_docs(settings_)
             raise click.ClickException(f"validation gate blocked publishing:\n{exc}") from exc
-    for report in reports:
-        click.echo(report.summary())
+    # The row counts once, as the last lines (an Airflow task log ends with them).
     click.echo(f"run {ctx.run_id}: warehouse {Path(settings_.warehouse).absolute()}")
     _echo_data_docs(settings_)
+    for report in reports:
+        click.echo(report.summary())
 
 
 def _echo_data_docs(settings_: Settings) -> None:

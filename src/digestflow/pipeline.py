@@ -110,7 +110,7 @@ class RunContext:
             ],
             file_stem=self.run_id,
         )
-        log.info(report.summary())
+        log.debug(report.summary())  # the CLI prints it, once, as the last lines of its output
 
 
 StageFn = Callable[[RunContext], StageReport]
