@@ -55,24 +55,27 @@ GRACE = dt.timedelta(days=2)
 )
 def wait_for_digest() -> PokeReturnValue:
     """Runtime only: reads the landing folder from the worker's environment, never at parse time."""
+    import logging
     import os
     from pathlib import Path
 
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowSkipException
 
+    # The task logger, not print: stdout reaches the log on its own channel, after Airflow's own
+    # "Skipping task." line; a log record keeps its place.
+    log = logging.getLogger("airflow.task")
     ds = get_current_context()["ds"]
     landing = Path(os.environ.get("DIGESTFLOW_LANDING", "data/landing"))
     found = sorted(p.name for p in landing.glob(f"*{ds}*.txt") if p.is_file())
     if found:
-        print(f"landing file(s) for {ds} in {landing}: {', '.join(found)}")
+        log.info("landing file(s) for %s in %s: %s", ds, landing, ", ".join(found))
         return PokeReturnValue(is_done=True, xcom_value=found)
     if dt.datetime.now(dt.UTC).date() > dt.date.fromisoformat(ds) + GRACE:
         reason = f"no digest for {ds} in {landing} (none expected any more): skipping this run's tasks"
-        # Airflow logs only "Skipping task." for the exception, not its message: say why first.
-        print(reason, flush=True)
+        log.info(reason)  # Airflow logs only "Skipping task." for the exception, not its message
         raise AirflowSkipException(reason)
-    print(f"no landing file for {ds} in {landing} yet; poking again")
+    log.info("no landing file for %s in %s yet; poking again", ds, landing)
     return PokeReturnValue(is_done=False)
 
 
