@@ -5,7 +5,7 @@ The deployment runs a stage server (one warm Spark application for every task, d
 At the end the stage server is stopped and a second day is run both ways again, so the table also
 shows what a task costs when it starts its own Spark application (the fallback, and the old default).
 
-Starts a throw-away local Airflow (digestflow.airflow_local: SQLite, LocalExecutor, 127.0.0.1) in a
+Starts a throw-away local Airflow (digestflow.airflow_local: its PostgreSQL, LocalExecutor, 127.0.0.1) in a
 tmp folder over a landing folder (synthetic weekday digests by default, or --landing ../shared/data/
 hf-daily), runs each case to completion and prints a table with the wall times and the Airflow/CLI
 ratio measured in the same session. The machine's load average is printed with it: on a shared

@@ -502,3 +502,19 @@ def test_a_killed_scheduler_is_restarted_and_heartbeats_again(running):
     assert local.restarts()["scheduler"] == before + 1
     assert local.pids()["scheduler"] == supervisor  # the supervisor stayed; a new scheduler under it
     assert scheduler not in _children(supervisor)
+
+
+def test_stop_and_start_again_keeps_the_history_in_postgres(running):
+    """``make airflow-stop`` then ``make airflow``: PostgreSQL is stopped with the components (nothing of
+    the deployment left running) and, started again, still has every run of this module."""
+    local = running
+    before = {r["dag_run_id"]: r["state"] for r in local.api("GET", "/dags/digest_daily/dagRuns?limit=100")["dag_runs"]}
+    assert before
+    stopped = local.stop()
+    assert "postgres" in stopped
+    assert not local.postgres.running()
+    assert local.processes() == []
+    local.start(timeout=UI_TIMEOUT)
+    assert local.db_kind == "postgres"
+    after = {r["dag_run_id"]: r["state"] for r in local.api("GET", "/dags/digest_daily/dagRuns?limit=100")["dag_runs"]}
+    assert {k: after.get(k) for k in before} == before
