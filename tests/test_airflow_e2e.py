@@ -505,17 +505,26 @@ def test_a_killed_scheduler_is_restarted_and_heartbeats_again(running):
 
 
 def test_stop_and_start_again_keeps_the_history_in_postgres(running):
-    """``make airflow-stop`` then ``make airflow``: PostgreSQL is stopped with the components (nothing of
-    the deployment left running) and, started again, still has every run of this module."""
+    """What ``make airflow-stop`` and ``make airflow`` run (``python -m digestflow.airflow_local stop`` /
+    ``start``): PostgreSQL stops with the components (nothing of the deployment left running) and,
+    started again, still has every finished run of this module."""
     local = running
     runs = local.api("GET", "/dags/digest_daily/dagRuns?limit=100")["dag_runs"]
     before = {r["dag_run_id"]: r["state"] for r in runs if r["state"] in ("success", "failed")}
     assert before
-    stopped = local.stop()
-    assert "postgres" in stopped
+    cli = [sys.executable, "-m", "digestflow.airflow_local"]
+    where = ["--home", str(local.home), "--port", str(local.port), "--landing", str(local.landing),
+             "--warehouse", str(local.warehouse)]
+    out = subprocess.run([*cli, "stop", *where], capture_output=True, text=True, timeout=600, env=local.env())
+    assert out.returncode == 0, out.stderr
+    assert "postgres" in out.stdout, out.stdout
     assert not local.postgres.running()
     assert local.processes() == []
-    local.start(timeout=UI_TIMEOUT)
-    assert local.db_kind == "postgres"
+    out = subprocess.run([*cli, "start", "--metadata-db", "postgres", *where], capture_output=True, text=True,
+                         timeout=UI_TIMEOUT + 60, env=local.env())
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    assert "Airflow is up" in out.stdout
+    assert f"PostgreSQL on the Unix socket in {local.postgres.socket_dir}" in out.stdout
+    assert local.password() not in out.stdout + out.stderr  # where the password is, never the password
     after = {r["dag_run_id"]: r["state"] for r in local.api("GET", "/dags/digest_daily/dagRuns?limit=100")["dag_runs"]}
     assert {k: after.get(k) for k in before} == before
