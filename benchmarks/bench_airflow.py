@@ -95,19 +95,10 @@ def _papers_per_date(warehouse: Path) -> dict[str, int]:
 
 
 def _quiet(local: LocalAirflow) -> None:
-    """Nothing but the measured work: pause both scheduled DAGs and delete the runs the scheduler made
-    on start (digest_monthly's last month, digest_daily's today), so no task shares the machine with a
-    measured phase."""
-    import urllib.request
-
-    token = local.token()
-    for dag_id in ("digest_monthly", "digest_daily"):
-        local.api("PATCH", f"/dags/{dag_id}", {"is_paused": True}, token=token)
-        for run in local.api("GET", f"/dags/{dag_id}/dagRuns?limit=100", token=token)["dag_runs"]:
-            req = urllib.request.Request(f"{local.url}/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}",
-                                         headers={"Authorization": f"Bearer {token}"}, method="DELETE")
-            urllib.request.urlopen(req, timeout=120).close()
-    time.sleep(10)  # a deleted run's task notices at its next heartbeat and stops
+    """Nothing but the measured work: pause both scheduled DAGs and stop the runs the scheduler made on
+    start (digest_monthly's last month, digest_daily's today)."""
+    local.pause(["digest_monthly", "digest_daily"])
+    time.sleep(10)  # a stopped run's running task notices at its next heartbeat and ends
 
 
 def _history(args: argparse.Namespace, root: Path, landing: Path, dates: list[dt.date]) -> list[tuple[str, float, str]]:

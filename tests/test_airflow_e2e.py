@@ -156,7 +156,7 @@ def running(deployment: LocalAirflow):
         deployment.start(timeout=UI_TIMEOUT)
         # digest_monthly's first scheduled run (last month, no landing files in it) would queue six
         # Spark tasks ahead of this module's; nothing here needs it.
-        deployment.api("PATCH", "/dags/digest_monthly", {"is_paused": True})
+        deployment.pause(["digest_monthly"])
         yield deployment
     finally:
         deployment.stop()

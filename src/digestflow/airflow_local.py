@@ -429,6 +429,24 @@ class LocalAirflow:
         return sorted(found)
 
     # --- REST helpers (the tests and the benchmark use them) ---
+    def pause(self, dag_ids: list[str], stop_runs: bool = True, timeout: float = 600) -> None:
+        """Pause DAGs once the dag-processor has registered them and (``stop_runs``) mark the runs the
+        scheduler made on start failed, so nothing but the work one asks for runs (tests, benchmarks)."""
+        token, deadline = self.token(), time.monotonic() + timeout
+        for dag_id in dag_ids:
+            while True:
+                try:
+                    self.api("PATCH", f"/dags/{dag_id}", {"is_paused": True}, token=token)
+                    break
+                except RuntimeError as exc:  # 404 until the dag-processor has parsed the file
+                    if "HTTP 404" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(2)
+            runs = self.api("GET", f"/dags/{dag_id}/dagRuns?limit=100", token=token)["dag_runs"] if stop_runs else []
+            for run in runs:  # (a running run cannot be deleted: 409)
+                if run["state"] in ("queued", "running"):
+                    self.api("PATCH", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}", {"state": "failed"}, token=token)
+
     def token(self) -> str:
         """A bearer token from ``POST /auth/token`` for the admin user."""
         body = json.dumps({"username": USER, "password": self.password()}).encode()
