@@ -30,8 +30,8 @@ install: $(STAMP) docs-assets
 # hashes included), which digestflow copies into <warehouse>/_data_docs so the pages work offline.
 DOCS_ASSETS := datadocs/node_modules/.package-lock.json
 $(DOCS_ASSETS): datadocs/package.json datadocs/package-lock.json
-	@command -v npm >/dev/null || { echo "Data Docs assets need npm (make system-deps, or apt-get install npm)"; exit 1; }
-	cd datadocs && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@if command -v npm >/dev/null; then cd datadocs && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	else echo "note: no npm, so Data Docs pages will load their scripts from CDNs (make system-deps installs npm)"; fi
 
 docs-assets: $(DOCS_ASSETS)
 
@@ -43,21 +43,27 @@ warmup: $(STAMP)
 demo: $(STAMP) docs-assets
 	$(BIN)/digestflow demo
 
-# Browser tests drive Debian's chromium; install it when missing and we may (root), else say how.
-# npm fetches the Data Docs assets (docs-assets).
+# Debian packages the tests and `make airflow` use: chromium (browser tests), npm (the Data Docs assets,
+# docs-assets), the postgresql server (Airflow's metadata DB, digestflow.local_postgres), curl and jq
+# (the README's REST calls, run by the Airflow tests). Installed when missing and we may (root), else we
+# say how.
 system-deps:
-	@command -v chromium >/dev/null || { \
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || missing="$$missing postgresql"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v jq >/dev/null || missing="$$missing jq"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "browser tests need chromium: sudo apt-get install chromium"; fi; }
-	@command -v npm >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
-	  else echo "offline Data Docs need npm: sudo apt-get install npm"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "tests and make airflow need:$$missing (sudo apt-get install$$missing)"; fi; \
+	fi
 
-# Local Airflow (api-server, scheduler, dag-processor, triggerer on 127.0.0.1, SQLite) under data/airflow.
-# AIRFLOW_PORT=8081 make airflow to use another port; the UI URL and the login are printed at the end.
-airflow: $(STAMP)
+# Local Airflow (api-server, scheduler, dag-processor, triggerer, log server on 127.0.0.1; PostgreSQL on
+# a Unix socket, SQLite only as an announced fallback) under data/airflow. AIRFLOW_PORT=8081 make airflow
+# to use another port; the UI URL and the login are printed at the end.
+airflow: $(STAMP) system-deps
 	$(BIN)/python -m digestflow.airflow_local start
 
 airflow-stop:

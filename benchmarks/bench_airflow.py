@@ -5,7 +5,7 @@ The deployment runs a stage server (one warm Spark application for every task, d
 At the end the stage server is stopped and a second day is run both ways again, so the table also
 shows what a task costs when it starts its own Spark application (the fallback, and the old default).
 
-Starts a throw-away local Airflow (digestflow.airflow_local: SQLite, LocalExecutor, 127.0.0.1) in a
+Starts a throw-away local Airflow (digestflow.airflow_local: its PostgreSQL, LocalExecutor, 127.0.0.1) in a
 tmp folder over a landing folder (synthetic weekday digests by default, or --landing ../shared/data/
 hf-daily), runs each case to completion and prints a table with the wall times and the Airflow/CLI
 ratio measured in the same session. The machine's load average is printed with it: on a shared
@@ -14,6 +14,14 @@ ratio measured in the same session. The machine's load average is printed with i
     .venv/bin/python benchmarks/bench_airflow.py                     # one day: CLI vs digest_daily vs range
     .venv/bin/python benchmarks/bench_airflow.py --backfill-days 20  # + a 20-day backfill
     .venv/bin/python benchmarks/bench_airflow.py --landing ../shared/data/hf-daily --range-all
+    .venv/bin/python benchmarks/bench_airflow.py --landing ../shared/data/hf-daily --monthly-all
+
+``--monthly-all`` is the history case on its own: ``digestflow run --start FIRST --end LAST`` over every
+landing date (its own Spark application, empty warehouse) against a ``digest_monthly`` backfill of the
+same months through the REST API (one run per month, one task per stage, stage server, empty
+warehouse), then both warehouses' papers per date compared, and the backfill's task seconds per stage.
+The deployment runs on its own PostgreSQL (make airflow's default), so the folder is made traversable
+for the postgres system user when run as root.
 """
 
 from __future__ import annotations
@@ -52,23 +60,79 @@ def _trigger(local: LocalAirflow, dag_id: str, logical: dt.date, conf: dict | No
     return time.perf_counter() - t0
 
 
-def _backfill(local: LocalAirflow, first: dt.date, last: dt.date) -> float:
+def _backfill(local: LocalAirflow, first: dt.date, last: dt.date, dag_id: str = "digest_daily") -> float:
+    """One backfill through the REST API (PostgreSQL: no lock errors, no retry); wall seconds until the
+    scheduler marks it completed."""
     t0 = time.perf_counter()
-    body = {"dag_id": "digest_daily", "from_date": f"{first}T00:00:00Z", "to_date": f"{last}T00:00:00Z",
+    body = {"dag_id": dag_id, "from_date": f"{first}T00:00:00Z", "to_date": f"{last}T00:00:00Z",
             "max_active_runs": 1, "reprocess_behavior": "completed"}
-    for _ in range(8):  # SQLite: a create can lose a write race with the scheduler (503); Airflow cleans up
-        try:
-            local.api("POST", "/backfills", body)
-            break
-        except RuntimeError as exc:
-            if "503" not in str(exc):
-                raise
-            time.sleep(3)
+    local.api("POST", "/backfills", body)
     while True:
-        backfill = local.api("GET", "/backfills?dag_id=digest_daily")["backfills"][-1]
+        backfill = local.api("GET", f"/backfills?dag_id={dag_id}")["backfills"][-1]
         if backfill["completed_at"]:
             return time.perf_counter() - t0
         time.sleep(5)
+
+
+def _task_seconds(local: LocalAirflow, dag_id: str) -> tuple[dict[str, float], list[str]]:
+    """Seconds per task id summed over the DAG's runs (start to end of each task), and failed runs."""
+    runs = local.api("GET", f"/dags/{dag_id}/dagRuns?limit=1000")["dag_runs"]
+    per_task: dict[str, float] = {}
+    for run in runs:
+        tis = local.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances?limit=100")["task_instances"]
+        for ti in tis:
+            per_task[ti["task_id"]] = per_task.get(ti["task_id"], 0.0) + float(ti.get("duration") or 0.0)
+    return per_task, [r["dag_run_id"] for r in runs if r["state"] != "success"]
+
+
+def _papers_per_date(warehouse: Path) -> dict[str, int]:
+    import duckdb
+
+    return dict(duckdb.sql(
+        f"SELECT CAST(digest_date AS VARCHAR), count(*) FROM read_parquet('{warehouse}/papers/**/*.parquet', "
+        "hive_partitioning=true) GROUP BY 1"
+    ).fetchall())
+
+
+def _quiet(local: LocalAirflow) -> None:
+    """Nothing but the measured work: pause both scheduled DAGs and stop the runs the scheduler made on
+    start (digest_monthly's last month, digest_daily's today)."""
+    local.pause(["digest_monthly", "digest_daily"])
+    time.sleep(10)  # a stopped run's running task notices at its next heartbeat and ends
+
+
+def _history(args: argparse.Namespace, root: Path, landing: Path, dates: list[dt.date]) -> list[tuple[str, float, str]]:
+    """digestflow run over every landing date vs a digest_monthly backfill of the same months."""
+    first, last = dates[0], dates[-1]
+    local = LocalAirflow(root / "home", port=free_port(), landing=landing.absolute(), warehouse=root / "wh_monthly")
+    rows: list[tuple[str, float, str]] = []
+    try:
+        t0 = time.perf_counter()
+        local.start(timeout=1200)
+        rows.append((f"start local Airflow ({local.db_kind}, stage server, {len(local.components)} components)",
+                     time.perf_counter() - t0, ""))
+        _quiet(local)
+        env = {**os.environ, **local.env(), "DIGESTFLOW_WAREHOUSE": str(root / "wh_cli")}
+        env.pop("DIGESTFLOW_SERVER", None)
+        t0 = time.perf_counter()
+        subprocess.run([str(Path(sys.executable).parent / "digestflow"), "run", "--start", str(first), "--end", str(last)],
+                       env=env, check=True, capture_output=True)
+        cli = time.perf_counter() - t0
+        rows.append((f"digestflow run --start {first} --end {last} (CLI, {len(dates)} digests)", cli, "1.00x"))
+        months = (last.year - first.year) * 12 + last.month - first.month + 1
+        local.api("PATCH", "/dags/digest_monthly", {"is_paused": False})  # backfills run on unpaused DAGs only
+        seconds = _backfill(local, first.replace(day=1), last.replace(day=1), dag_id="digest_monthly")
+        rows.append((f"digest_monthly backfill, {months} months x 6 stage tasks", seconds, f"{seconds / cli:.2f}x"))
+        per_task, failed = _task_seconds(local, "digest_monthly")
+        rows.append(("  of which task run time (sum over tasks)", sum(per_task.values()),
+                     ", ".join(f"{k} {v:.0f}" for k, v in per_task.items())))
+        if failed:
+            rows.append((f"  FAILED runs: {failed}", 0.0, ""))
+        same = _papers_per_date(root / "wh_cli") == _papers_per_date(root / "wh_monthly")
+        rows.append(("  papers per date identical in both warehouses", 0.0, str(same)))
+    finally:
+        local.stop()
+    return rows
 
 
 def _cli_run(local: LocalAirflow, root: Path, day: dt.date) -> float:
@@ -87,9 +151,12 @@ def main() -> None:
     parser.add_argument("--date", help="The day to compare (default: the first weekday digest).")
     parser.add_argument("--backfill-days", type=int, default=0, help="Also time a backfill of N days.")
     parser.add_argument("--range-all", action="store_true", help="Also time digest_range over every landing date.")
+    parser.add_argument("--monthly-all", action="store_true",
+                        help="Only the history case: digestflow run vs a digest_monthly backfill over every landing date.")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="bench_airflow_"))
+    root.chmod(0o711)  # as root, the deployment's PostgreSQL runs as the postgres user, who must reach it
     landing = args.landing
     if landing is None:
         from digestflow.generate import generate_corpus, write_corpus
@@ -99,6 +166,13 @@ def main() -> None:
                 if d.digest_date.weekday() < 5]
         write_corpus(days, landing)
     dates = sorted(dt.date.fromisoformat(p.name[:10]) for p in Path(landing).glob("????-??-??*.txt"))
+    if args.monthly_all:
+        print(f"load average at start: {os.getloadavg()}", flush=True)
+        rows = _history(args, root, Path(landing), dates)
+        print(f"load average at end: {os.getloadavg()}  (2 cores)")
+        for name, seconds, ratio in rows:
+            print(f"{name:62} {seconds:9.1f}  {ratio}")
+        return
     day = dt.date.fromisoformat(args.date) if args.date else dates[0]
     local = LocalAirflow(root / "home", port=free_port(), landing=Path(landing).absolute(), warehouse=root / "wh")
     rows: list[tuple[str, float, str]] = []

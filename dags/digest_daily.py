@@ -7,9 +7,11 @@ the stages whose tables it reads; `ingest → terms, embed → trends → erank 
 or a run, or backfilling a range again, is safe. With `DIGESTFLOW_SERVER` set (`make airflow` does) the
 command runs in the deployment's warm Spark application (the stage server); otherwise in its own.
 
-* **No digest that day** (weekends): the sensor ends SKIPPED, and so does the rest of the run. A past
-  date with no file is skipped at the first poke; today's date is polled (reschedule mode, no worker
-  slot held) until two days after the date.
+* **No digest that day** (weekends): the sensor ends SKIPPED, and so does every stage task; its log
+  says why (`no digest for <date> in <landing> (none expected any more)`). Airflow has no skipped
+  state for a run: such a run ends `success` with all of its tasks skipped. A past date with no file is
+  skipped at the first poke; today's date is polled (reschedule mode, no worker slot held) until two
+  days after the date.
 * **Backfill**: `airflow backfill create --dag-id digest_daily --from-date A --to-date B
   --max-active-runs 1` (or the UI's *Trigger → Backfill*, or `POST /api/v2/backfills`). One run per
   date; `--max-active-runs 1` keeps dates in order, which the trend windows rely on (backfills have
@@ -52,21 +54,27 @@ GRACE = dt.timedelta(days=2)
 )
 def wait_for_digest() -> PokeReturnValue:
     """Runtime only: reads the landing folder from the worker's environment, never at parse time."""
+    import logging
     import os
     from pathlib import Path
 
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowSkipException
 
+    # The task logger, not print: stdout reaches the log on its own channel, after Airflow's own
+    # "Skipping task." line; a log record keeps its place.
+    log = logging.getLogger("airflow.task")
     ds = get_current_context()["ds"]
     landing = Path(os.environ.get("DIGESTFLOW_LANDING", "data/landing"))
     found = sorted(p.name for p in landing.glob(f"*{ds}*.txt") if p.is_file())
     if found:
-        print(f"landing file(s) for {ds} in {landing}: {', '.join(found)}")
+        log.info("landing file(s) for %s in %s: %s", ds, landing, ", ".join(found))
         return PokeReturnValue(is_done=True, xcom_value=found)
     if dt.datetime.now(dt.UTC).date() > dt.date.fromisoformat(ds) + GRACE:
-        raise AirflowSkipException(f"no digest for {ds} in {landing} (none expected any more)")
-    print(f"no landing file for {ds} in {landing} yet; poking again")
+        reason = f"no digest for {ds} in {landing} (none expected any more): skipping this run's tasks"
+        log.info(reason)  # Airflow logs only "Skipping task." for the exception, not its message
+        raise AirflowSkipException(reason)
+    log.info("no landing file for %s in %s yet; poking again", ds, landing)
     return PokeReturnValue(is_done=False)
 
 

@@ -1,15 +1,20 @@
-"""Airflow for real: ``dag.test`` of digest_daily, a running scheduler with CLI and REST backfills, and
+"""Airflow for real: ``dag.test`` of digest_daily, a running scheduler with the README's CLI and REST
+backfills and its digest_range trigger, the listening sockets of every process of the deployment, and
 a headless chromium that logs into the UI and sees the successful runs.
 
 Everything runs against one throw-away deployment built by :mod:`digestflow.airflow_local` (the code
-behind ``make airflow``) in a tmp AIRFLOW_HOME, SQLite, components bound to 127.0.0.1 on a free port.
-The module fixture stops every component it started, even when a test fails. Ground truth comes from
-the synthetic corpus (papers per date, which dates have no digest), never from the pipeline itself.
+behind ``make airflow``) in a tmp AIRFLOW_HOME: its own PostgreSQL on a Unix socket, components bound
+to 127.0.0.1 on a free port. The module fixture stops every component it started, even when a test
+fails. Ground truth comes from the synthetic corpus (papers per date, which dates have no digest),
+never from the pipeline itself.
 
-Dates (synthetic digests on weekdays only, none on weekends):
+The README's Airflow commands are taken from README.md and run as written by bash (curl, jq) in a
+folder where ``data/airflow`` and ``.venv`` are this deployment's and the venv; only the port is
+replaced. So the README cannot drift from what works. Their dates (synthetic digests on weekdays only):
   Thu 2025-03-13  dag.test
-  Fri 14 – Sun 16 backfill through the CLI      → one run with data, two weekend runs SKIPPED
-  Sat 22 – Mon 24 backfill through the REST API → two weekend runs SKIPPED, one run with data
+  Fri 14 – Sun 16 README's CLI backfill       → one run with data, two weekend runs skipped
+  Mon 17 – Tue 18 README's digest_range trigger
+  Sat 22 – Mon 24 README's REST backfill      → two weekend runs skipped, one run with data
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import datetime as dt
 import itertools
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -36,8 +43,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(3600)]
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
 DAG_TEST_DATE = dt.date(2025, 3, 13)
-CLI_RANGE = (dt.date(2025, 3, 14), dt.date(2025, 3, 16))
-API_RANGE = (dt.date(2025, 3, 22), dt.date(2025, 3, 24))
+CORPUS = (dt.date(2025, 3, 10), dt.date(2025, 3, 28))
 #: Generous bounds for a loaded 2-core machine; an idle one needs a fraction of them.
 RUNS_TIMEOUT = 30 * 60
 UI_TIMEOUT = 600
@@ -52,25 +58,105 @@ def corpus(tmp_path_factory) -> tuple[Path, dict[dt.date, int]]:
     """Weekday digests for 2025-03-10 … 2025-03-28 in a landing folder; papers per date (ground truth)."""
     from digestflow.generate import generate_corpus, write_corpus
 
-    digests = [d for d in generate_corpus(19, start=dt.date(2025, 3, 10), seed=6) if d.digest_date.weekday() < 5]
+    n_days = (CORPUS[1] - CORPUS[0]).days + 1
+    digests = [d for d in generate_corpus(n_days, start=CORPUS[0], seed=6) if d.digest_date.weekday() < 5]
     landing = tmp_path_factory.mktemp("landing")
     write_corpus(digests, landing)
     return landing, {d.digest_date: len(d.papers) for d in digests}
 
 
+# --- the README's Airflow commands ------------------------------------------------------------------
+
+
+def readme_block(containing: str) -> str:
+    """The one ```bash block of the README's "Run it under Airflow" section that contains ``containing``."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Run it under Airflow", 1)[1].split("\n## ", 1)[0]
+    blocks = [b for b in re.findall(r"```bash\n(.*?)```", section, re.S) if containing in b]
+    assert len(blocks) == 1, f"README's Airflow section: {len(blocks)} bash blocks contain {containing!r}"
+    return blocks[0]
+
+
+def _json_body(block: str) -> dict:
+    """The ``-d '{…}'`` JSON body of the block's last curl request."""
+    return json.loads(shlex.split(block.split("curl")[-1].replace("\\\n", " "))[-1])
+
+
+def readme_cli_backfill() -> tuple[dt.date, dt.date]:
+    words = shlex.split(readme_block("backfill create").replace("\\\n", " "))
+    return tuple(dt.date.fromisoformat(words[words.index(f"--{edge}-date") + 1]) for edge in ("from", "to"))
+
+
+def readme_rest_backfill() -> tuple[dt.date, dt.date]:
+    body = _json_body(readme_block("/api/v2/backfills"))
+    return tuple(dt.date.fromisoformat(body[key][:10]) for key in ("from_date", "to_date"))
+
+
+def readme_range_trigger() -> tuple[dt.date, dt.date]:
+    conf = _json_body(readme_block("digest_range/dagRuns"))["conf"]
+    return dt.date.fromisoformat(conf["start"]), dt.date.fromisoformat(conf["end"])
+
+
+def run_readme(local: LocalAirflow, block: str) -> str:
+    """Run a README block with bash as a user would in the repository: ``data/airflow`` and ``.venv``
+    are this deployment's home and the venv, the port is this deployment's. Returns stdout."""
+    cwd = local.home.parent / "readme-cwd"
+    if not cwd.is_dir():
+        (cwd / "data").mkdir(parents=True)
+        (cwd / "data" / "airflow").symlink_to(local.home)
+        (cwd / ".venv").symlink_to(Path(sys.prefix))
+    env = {k: v for k, v in local.env().items() if k != "AIRFLOW_HOME"}  # the block sets it, or not
+    script = block.replace("127.0.0.1:8080", f"127.0.0.1:{local.port}")
+    out = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, f"README block failed ({out.returncode}):\n{script}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+    return out.stdout
+
+
+def test_the_readme_dates_fit_the_test_corpus():
+    """The README's examples are run against this module's corpus: each range lies in it, and the two
+    backfills each include a weekend (no digest) and a weekday."""
+    for first, last in (readme_cli_backfill(), readme_rest_backfill(), readme_range_trigger()):
+        assert CORPUS[0] <= first <= last <= CORPUS[1], (first, last)
+    for first, last in (readme_cli_backfill(), readme_rest_backfill()):
+        weekdays = {d.weekday() < 5 for d in _days(first, last)}
+        assert weekdays == {True, False}, (first, last)
+    assert DAG_TEST_DATE not in {*_days(*readme_cli_backfill()), *_days(*readme_rest_backfill()), *_days(*readme_range_trigger())}
+
+
+def _traversable_root() -> Path:
+    """A tmp folder the ``postgres`` system user can enter (PostgreSQL refuses to run as root, so as root
+    it runs as that user; pytest's tmp folders sit under a 0700 /tmp/pytest-of-root)."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="digestflow-airflow-e2e-"))
+    root.chmod(0o711)
+    return root
+
+
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory, corpus) -> LocalAirflow:
-    """An initialised (migrated, pool created) deployment; components are started by ``running``."""
-    root = tmp_path_factory.mktemp("airflow")
-    local = LocalAirflow(root / "home", port=free_port(), landing=corpus[0], warehouse=root / "warehouse")
-    local.init()
-    return local
+def deployment(corpus):
+    """An initialised deployment (its PostgreSQL running, migrated, pool created); the Airflow
+    components are started by ``running``. Everything is stopped and removed at the end."""
+    root = _traversable_root()
+    local = LocalAirflow(root / "home", port=free_port(), landing=corpus[0], warehouse=root / "warehouse",
+                         metadata_db="postgres")
+    try:
+        local.init()
+        yield local
+    finally:
+        local.stop()
+        assert not local.postgres.running()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def running(deployment: LocalAirflow):
     try:
         deployment.start(timeout=UI_TIMEOUT)
+        # digest_monthly's first scheduled run (last month, no landing files in it) would queue six
+        # Spark tasks ahead of this module's; nothing here needs it.
+        deployment.pause(["digest_monthly"])
         yield deployment
     finally:
         deployment.stop()
@@ -155,38 +241,11 @@ def test_dag_test_runs_digest_daily_end_to_end(deployment, corpus):
         assert "no stage server state" in out.stdout + out.stderr
 
 
-def _create_backfill_cli(local: LocalAirflow, first: dt.date, last: dt.date) -> None:
-    """``airflow backfill create``; on SQLite it can lose a write race with the scheduler ("database is
-    locked"), in which case Airflow removes the partial backfill and the documented remedy is to retry."""
-    for _attempt in range(8):
-        out = local.airflow(
-            "backfill", "create", "--dag-id", "digest_daily", "--from-date", first.isoformat(),
-            "--to-date", last.isoformat(), "--max-active-runs", "1", "--reprocess-behavior", "none", check=False,
-        )
-        if out.returncode == 0:
-            return
-        assert "database is locked" in out.stderr + out.stdout, out.stderr[-3000:]
-        time.sleep(3)
-    pytest.fail("backfill create kept hitting 'database is locked'")
-
-
-def _create_backfill_rest(local: LocalAirflow, first: dt.date, last: dt.date) -> dict:
-    body = {
-        "dag_id": "digest_daily",
-        "from_date": f"{first}T00:00:00Z",
-        "to_date": f"{last}T00:00:00Z",
-        "max_active_runs": 1,
-        "reprocess_behavior": "none",
-    }
-    token = local.token()  # POST /auth/token
-    for _attempt in range(8):
-        try:
-            return local.api("POST", "/backfills", body, token=token)
-        except RuntimeError as exc:
-            if not any(m in str(exc) for m in ("HTTP 503", "locked", "already a running backfill")):
-                raise
-            time.sleep(3)
-    pytest.fail("POST /api/v2/backfills kept answering 503 (database is locked) or 409 (backfill running)")
+def _log_text(local: LocalAirflow, dag_id: str, run_id: str, task_id: str) -> list[str]:
+    """A task's log (try 1) as its lines, from the REST API (what the UI shows)."""
+    body = local.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/1")
+    content = body["content"]
+    return [e.get("event", "") if isinstance(e, dict) else str(e) for e in content]
 
 
 def _wait_for_runs(local: LocalAirflow, dates: list[dt.date]) -> dict[dt.date, dict]:
@@ -229,37 +288,81 @@ def test_backfills_from_cli_and_rest_api_succeed(running, corpus):
     _, truth = corpus
     stages = _stage_commands()
 
-    _create_backfill_cli(local, *CLI_RANGE)
-    cli_runs = _wait_for_runs(local, _days(*CLI_RANGE))
+    cli_range, api_range = readme_cli_backfill(), readme_rest_backfill()
+
+    # On PostgreSQL the first try works: no "database is locked", no retry (SQLite needed both).
+    run_readme(local, readme_block("backfill create"))
+    cli_runs = _wait_for_runs(local, _days(*cli_range))
     # One backfill per DAG at a time: Airflow answers 409 to a second one until the scheduler has marked
     # the first complete, which happens on a later loop than its last run finishing. REST after CLI.
     _wait_for_backfills_completed(local)
-    created = _create_backfill_rest(local, *API_RANGE)
-    assert created["dag_id"] == "digest_daily"
-    api_runs = _wait_for_runs(local, _days(*API_RANGE))
+    created = json.loads(run_readme(local, readme_block("/api/v2/backfills")))
+    assert created["dag_id"] == "digest_daily", created
+    api_runs = _wait_for_runs(local, _days(*api_range))
 
     for date, run in {**cli_runs, **api_runs}.items():
         states = _task_states(local, run["dag_run_id"])
         assert run["state"] == "success", (date, states)
         if date in truth:
             assert states == {"wait_for_digest": "success", **{s: "success" for s in stages}}, date
-            log = json.dumps(local.api("GET", f"/dags/digest_daily/dagRuns/{run['dag_run_id']}/taskInstances/ingest/logs/1"))
-            assert f"ingest: 1 in, {truth[date]} out" in log, "ingest's log shows its row counts"
-            assert "[stage server pid" in log, "the task ran in the deployment's warm stage server"
-        else:  # a weekend: no digest, nothing failed, nothing ran
+            lines = _log_text(local, "digest_daily", run["dag_run_id"], "ingest")
+            counts = [i for i, line in enumerate(lines) if f"ingest: 1 in, {truth[date]} out" in line]
+            exit_at = [i for i, line in enumerate(lines) if line.startswith("Command exited with return code 0")]
+            assert counts == [exit_at[0] - 1], ("the row counts once, as the command's last line", lines[-40:])
+            assert not [line for line in lines if "is deprecated" in line], "known third-party warnings stay out"
+            assert any("[stage server pid" in line for line in lines), "the task ran in the warm stage server"
+        else:  # a weekend: no digest, nothing failed, nothing ran; the sensor's log says why
             assert date.weekday() >= 5
             assert set(states.values()) == {"skipped"}, (date, states)
+            lines = _log_text(local, "digest_daily", run["dag_run_id"], "wait_for_digest")
+            reason = [i for i, line in enumerate(lines) if f"no digest for {date}" in line and "none expected any more" in line]
+            assert reason, ("the sensor's log gives the reason for the skip", lines[-30:])
+            skip = [i for i, line in enumerate(lines) if "Skipping" in line]
+            assert not skip or reason[0] < skip[0], lines[-30:]
 
     backfills = _wait_for_backfills_completed(local)
     assert len(backfills) == 2
     assert all(b["completed_at"] for b in backfills), backfills
-    backfilled = [*_days(*CLI_RANGE), *_days(*API_RANGE)]
+    backfilled = [*_days(*cli_range), *_days(*api_range)]
     expected = {d: truth[d] for d in backfilled if d in truth}
     assert len(expected) == 2  # Fri 14 and Mon 24; the weekend dates have no digest
     got = _papers_per_date(local.warehouse)
-    assert {d: n for d, n in got.items() if d != DAG_TEST_DATE} == expected
+    assert {d: n for d, n in got.items() if d in backfilled} == expected
     for date in expected:
         assert _stages_logged(local.warehouse, date) >= set(stages), date
+
+
+def test_digest_range_from_the_readme_and_every_socket_on_loopback(running, corpus):
+    """The README's digest_range trigger (``"logical_date": null``) runs the range; meanwhile the
+    listening TCP sockets of every process of the deployment (components, API and executor workers,
+    task processes, the stage server's Spark JVM, PostgreSQL) are listed every 2 s: all on loopback."""
+    from digestflow.airflow_local import is_loopback, listening_sockets
+
+    local = running
+    _, truth = corpus
+    first, last = readme_range_trigger()
+    created = json.loads(run_readme(local, readme_block("digest_range/dagRuns")))
+    assert created["logical_date"] is None, created
+    seen: dict[tuple[str, int], str] = {}
+    deadline = time.monotonic() + RUNS_TIMEOUT
+    while True:
+        for _pid, command, ip, port in listening_sockets(local.processes()):
+            seen[(ip, port)] = command
+        run = local.api("GET", f"/dags/digest_range/dagRuns/{created['dag_run_id']}")
+        if run["state"] in ("success", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert run["state"] == "success", run
+    expected = {d: truth[d] for d in _days(first, last) if d in truth}
+    got = _papers_per_date(local.warehouse)
+    assert {d: got.get(d) for d in expected} == expected
+
+    wildcard = {addr: cmd for addr, cmd in seen.items() if not is_loopback(addr[0])}
+    assert wildcard == {}, f"listening beyond loopback: {wildcard}"
+    ports = {port for _, port in seen}
+    log_port = int(local.config()["logging"]["worker_log_server_port"])
+    assert {local.port, log_port} <= ports, seen  # the listing works: the API and log servers are in it
+    assert any("java" in cmd for cmd in seen.values()), seen  # and so does the Spark JVM (py4j, driver)
 
 
 # --- a real browser: Debian chromium, driven over the DevTools protocol (websockets, no extra package) ---
@@ -364,7 +467,8 @@ def test_ui_login_shows_the_successful_runs(running, tmp_path):
         for run_id in run_ids:  # the run's row in the runs table shows its state badge
             (row,) = [r for r in rows if run_id in r]
             assert "Success" in row, row
-        assert len(run_ids) == 6, run_ids  # 3 dates from the CLI backfill + 3 from the REST one
+        n_dates = len(_days(*readme_cli_backfill())) + len(_days(*readme_rest_backfill()))
+        assert len(run_ids) == n_dates, run_ids  # every date of the CLI and of the REST backfill
     finally:
         browser.close()
 
@@ -401,3 +505,29 @@ def test_a_killed_scheduler_is_restarted_and_heartbeats_again(running):
     assert local.restarts()["scheduler"] == before + 1
     assert local.pids()["scheduler"] == supervisor  # the supervisor stayed; a new scheduler under it
     assert scheduler not in _children(supervisor)
+
+
+def test_stop_and_start_again_keeps_the_history_in_postgres(running):
+    """What ``make airflow-stop`` and ``make airflow`` run (``python -m digestflow.airflow_local stop`` /
+    ``start``): PostgreSQL stops with the components (nothing of the deployment left running) and,
+    started again, still has every finished run of this module."""
+    local = running
+    runs = local.api("GET", "/dags/digest_daily/dagRuns?limit=100")["dag_runs"]
+    before = {r["dag_run_id"]: r["state"] for r in runs if r["state"] in ("success", "failed")}
+    assert before
+    cli = [sys.executable, "-m", "digestflow.airflow_local"]
+    where = ["--home", str(local.home), "--port", str(local.port), "--landing", str(local.landing),
+             "--warehouse", str(local.warehouse)]
+    out = subprocess.run([*cli, "stop", *where], capture_output=True, text=True, timeout=600, env=local.env())
+    assert out.returncode == 0, out.stderr
+    assert "postgres" in out.stdout, out.stdout
+    assert not local.postgres.running()
+    assert local.processes() == []
+    out = subprocess.run([*cli, "start", "--metadata-db", "postgres", *where], capture_output=True, text=True,
+                         timeout=UI_TIMEOUT + 60, env=local.env())
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    assert "Airflow is up" in out.stdout
+    assert f"PostgreSQL on the Unix socket in {local.postgres.socket_dir}" in out.stdout
+    assert local.password() not in out.stdout + out.stderr  # where the password is, never the password
+    after = {r["dag_run_id"]: r["state"] for r in local.api("GET", "/dags/digest_daily/dagRuns?limit=100")["dag_runs"]}
+    assert {k: after.get(k) for k in before} == before

@@ -6,6 +6,7 @@ exits with a chosen code, so restarts, the crash-loop limit and a clean stop are
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -98,3 +99,134 @@ def test_a_component_that_exited_but_was_not_reaped_is_down(tmp_path):
         alive.kill()
         alive.wait()
         gone.wait()
+
+
+# --- the metadata database: a real PostgreSQL server (Debian's binaries), Unix socket only ---------
+
+
+def traversable_tmpdir(prefix: str) -> Path:
+    """A fresh folder the ``postgres`` system user can reach when the tests run as root (pytest's own
+    tmp folders sit under a 0700 ``/tmp/pytest-of-root``, which PostgreSQL, refusing to run as root,
+    could not enter). The caller removes it."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o711)
+    return root
+
+
+@pytest.fixture
+def pg_root():
+    import shutil
+
+    root = traversable_tmpdir("digestflow-pg-test-")
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_postgres_listens_on_a_unix_socket_only_and_keeps_its_data_across_a_restart(pg_root):
+    import psutil
+    import psycopg2
+
+    from digestflow.local_postgres import LocalPostgres, find_bin
+
+    assert find_bin() is not None, "no PostgreSQL server binaries: make system-deps installs postgresql"
+    pg = LocalPostgres(pg_root / "home")
+    try:
+        pg.start()
+        creds = json.loads(pg.credentials_file.read_text())
+        assert pg.credentials_file.stat().st_mode & 0o777 == 0o600
+        assert len(creds["password"]) >= 32
+        server = psutil.Process(pg.pid())
+        procs = [server, *server.children(recursive=True)]
+        assert [c for p in procs for c in p.net_connections(kind="inet")] == []  # no TCP/UDP socket at all
+        assert (pg.socket_dir / ".s.PGSQL.5432").is_socket()
+        with pytest.raises(psycopg2.OperationalError):  # the password is required, and checked
+            psycopg2.connect(host=str(pg.socket_dir), user="airflow", password="wrong", dbname="airflow")
+        conn = psycopg2.connect(host=str(pg.socket_dir), user="airflow", password=creds["password"], dbname="airflow")
+        with conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE planted (v text); INSERT INTO planted VALUES ('survives a restart')")
+        conn.close()
+        assert pg.stop() is True
+        assert not pg.running()
+        assert not (pg.socket_dir / ".s.PGSQL.5432").exists()
+        pg.start()  # the existing cluster: no initdb, same password
+        assert json.loads(pg.credentials_file.read_text()) == creds
+        conn = psycopg2.connect(host=str(pg.socket_dir), user="airflow", password=creds["password"], dbname="airflow")
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT v FROM planted")
+            assert cur.fetchall() == [("survives a restart",)]
+        conn.close()
+        url = pg.sqlalchemy_url()
+        assert url.startswith("postgresql+psycopg2://airflow:")
+        assert url.endswith(f"@/airflow?host={pg.socket_dir}")
+    finally:
+        pg.stop()
+    assert not pg.running()
+
+
+def test_without_a_server_the_deployment_falls_back_to_sqlite_and_says_so(tmp_path, monkeypatch, capsys):
+    from digestflow import local_postgres
+
+    monkeypatch.setattr(local_postgres, "find_bin", lambda: None)  # a machine without postgresql installed
+    local = airflow_local.LocalAirflow(tmp_path / "home")
+    cfg = local.config()
+    assert local.db_kind == "sqlite"
+    assert cfg["database"]["sql_alchemy_conn"].startswith("sqlite:///")
+    assert cfg["core"]["parallelism"] == "2"
+    err = capsys.readouterr().err
+    assert "FALLING BACK TO SQLITE" in err
+    assert "no PostgreSQL server binaries" in err
+    strict = airflow_local.LocalAirflow(tmp_path / "home2", metadata_db="postgres")
+    with pytest.raises(local_postgres.PostgresUnavailable):
+        strict.config()
+
+
+def test_local_and_compose_deployments_use_the_same_metadata_db_settings(tmp_path):
+    """Same engine, driver, role, database name and task slots; only the address differs (socket vs
+    the compose service ``postgres:5432``)."""
+    import re
+
+    import yaml
+    from sqlalchemy.engine import make_url
+
+    compose = yaml.safe_load((airflow_local.REPO / "docker-compose.yml").read_text())
+    env = compose["services"]["airflow-scheduler"]["environment"]
+    theirs = make_url(re.sub(r"\$\{[^}]*\}", "x", env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]))
+    ours = make_url(airflow_local.LocalAirflow(tmp_path / "home").postgres.sqlalchemy_url())
+    assert (ours.drivername, ours.username, ours.database) == (theirs.drivername, theirs.username, theirs.database)
+    assert (theirs.host, ours.query["host"]) == ("postgres", str(tmp_path / "home" / "postgres" / "socket"))
+    assert compose["services"]["postgres"]["environment"]["POSTGRES_USER"] == ours.username
+    assert compose["services"]["postgres"]["environment"]["POSTGRES_DB"] == ours.database
+    assert env["AIRFLOW__CORE__PARALLELISM"] == str(airflow_local.PARALLELISM["postgres"])
+
+
+# --- loopback only, checked on real sockets --------------------------------------------------------
+
+
+def test_the_socket_check_sees_a_wildcard_listener_and_a_loopback_one():
+    """The run-time check can fail: a planted server on every interface (host "") is reported, one on
+    127.0.0.1 is fine."""
+    import ipaddress
+
+    wildcard = str(ipaddress.IPv4Address(0))
+    server = """
+import socket, sys, time
+s = socket.socket(); s.bind((sys.argv[1], 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(60)
+"""
+    procs = [subprocess.Popen([sys.executable, "-c", server, host], stdout=subprocess.PIPE, text=True)
+             for host in ("", "127.0.0.1")]
+    try:
+        ports = [int(p.stdout.readline()) for p in procs]
+        found = airflow_local.listening_sockets([p.pid for p in procs])
+        assert {(pid, ip, port) for pid, _, ip, port in found} == {
+            (procs[0].pid, wildcard, ports[0]), (procs[1].pid, "127.0.0.1", ports[1])
+        }
+        assert [airflow_local.is_loopback(ip) for _, _, ip, _ in sorted(found, key=lambda f: f[0] != procs[0].pid)] == [False, True]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    assert [airflow_local.is_loopback(a) for a in ("::", wildcard, "::1", "127.0.0.1", "127.0.1.1", "::ffff:127.0.0.1", "10.0.0.5")] == [
+        False, False, True, True, True, True, False
+    ]

@@ -20,7 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
 SCHEMAS = REPO / "schemas"
-DAG_IDS = {"digest_daily", "digest_range", "dashboard_refresh"}
+DAG_IDS = {"digest_daily", "digest_range", "digest_monthly", "dashboard_refresh"}
 
 
 @pytest.fixture(scope="module")

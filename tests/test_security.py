@@ -97,6 +97,9 @@ BIND_ANY = re.compile(r"0\.0\.0\.0|\bINADDR_ANY\b|--host[= ]+::(?![:\w])|bind\s*
 
 
 def test_nothing_binds_to_all_interfaces() -> None:
+    """A cheap static guard. It cannot see a server that a library binds on its own (Airflow's task-log
+    server did, to ``[::]``): tests/test_airflow_e2e.py lists the listening sockets of every process of
+    a running local deployment and fails on any non-loopback address."""
     findings = []
     for path in repository_files():
         if path.suffix == ".md" or path == Path(__file__).resolve():

@@ -2,16 +2,21 @@
 
 Why not ``airflow standalone``: it binds every interface and starts a worker per core for the API
 server and 32 executor slots. Here each component (api-server, scheduler, dag-processor, triggerer)
-is started bound to 127.0.0.1 with one API worker, parallelism 2 and a ``spark`` pool of one slot,
-on SQLite with the LocalExecutor (the only executor Airflow 3 ships; SQLite works with it for one
-machine). Everything lives under one ``AIRFLOW_HOME`` (default ``data/airflow``): the SQLite DB, task
-logs, component logs, pid files, the generated admin password and the JWT secret the components share.
+is started bound to 127.0.0.1 with one API worker, parallelism 4 and a ``spark`` pool of one slot,
+with the LocalExecutor, on a PostgreSQL metadata DB that this module runs itself on a Unix socket
+(:mod:`digestflow.local_postgres`; SQLite only as an announced fallback when no server can start).
+Everything lives under one ``AIRFLOW_HOME`` (default ``data/airflow``): the database, task logs,
+component logs, pid files, the generated admin and database passwords and the secrets the components
+share.
+
+Nothing listens on a wildcard address. Airflow 3.3's own task-log server (``serve-logs``, started
+by the scheduler and the triggerer) binds every interface (``[::]``) with no setting to change it, so both
+run with ``--skip-serve-logs`` and the deployment starts the same log-server app bound to 127.0.0.1
+(component ``log-server``); task hostnames are ``127.0.0.1`` (``loopback_hostname``) so the API
+server asks that address for the log of a running task.
 
 Each component runs under a small supervisor (``supervise`` below) that restarts it when it exits on
-its own, as systemd's ``Restart=on-failure`` or a Kubernetes Deployment would in production. On
-SQLite this matters: a CLI ``backfill create`` that loses a write race rolls back runs the scheduler
-has already picked up, and Airflow 3.3's scheduler exits on that (``ObjectDeletedError`` on a
-DagRun); restarted, it resets the orphaned work and carries on.
+its own, as systemd's ``Restart=on-failure`` or a Kubernetes Deployment would in production.
 
 Used by the Makefile, by tests/test_airflow_e2e.py and by benchmarks/bench_airflow.py, so the setup
 people run is the one that is tested.
@@ -40,8 +45,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from digestflow.local_postgres import LocalPostgres, PostgresUnavailable
+
 REPO = Path(__file__).resolve().parents[2]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: Airflow's task-log server app, bound to 127.0.0.1 (``serve_logs_on_loopback``), started after them.
+LOG_SERVER = "log-server"
 #: The warm Spark application the stage tasks hand their commands to (``digestflow serve``, see
 #: :mod:`digestflow.server`); started before the Airflow components, under the same supervisor.
 STAGE_SERVER = "stage-server"
@@ -49,6 +58,21 @@ USER = "admin"
 #: A component that exits on its own is started again after RESTART_DELAY seconds, up to
 #: MAX_RESTARTS times within RESTART_WINDOW seconds (beyond that it is a crash loop: give up, stay down).
 RESTART_DELAY, MAX_RESTARTS, RESTART_WINDOW = 5.0, 5, 600.0
+#: Third-party warnings every component or task would print, each understood and harmless here
+#: (``PYTHONWARNINGS`` filters: action:message-start:category). Anything else still shows.
+KNOWN_WARNINGS = (
+    # apache-airflow-providers-standard 1.21 (sensors/python.py, behind @task.sensor) imports a helper
+    # Airflow 3.3 moved to the task SDK: one line in every digest_daily task log (each task parses the
+    # DAG file). Goes away when the provider imports it from its new place.
+    "ignore:The `airflow.utils.operator_helpers.determine_kwargs` attribute is deprecated:FutureWarning",
+    # pathspec 1.x renamed the "gitwildmatch" pattern style Airflow 3.3's DAG-file discovery asks for:
+    # one line per DAG-folder scan in the dag-processor's logs. Same matching under the new name.
+    "ignore:GitWildMatchPattern ('gitwildmatch') is deprecated:DeprecationWarning",
+)
+#: Task slots: on PostgreSQL the sensors of a few runs and a Spark task fit side by side (Spark tasks
+#: still queue on the one-slot ``spark`` pool); SQLite's single writer keeps it at 2. docker-compose
+#: uses the PostgreSQL figure too (tests/test_airflow_local.py checks it).
+PARALLELISM = {"postgres": 4, "sqlite": 2}
 
 
 class _NotOurs:
@@ -82,6 +106,9 @@ class LocalAirflow:
     extra_env: dict[str, str] = field(default_factory=dict)
     #: Run a stage server: each stage task then runs in one warm Spark application instead of its own.
     stage_server: bool = True
+    #: "auto": PostgreSQL when a server can run here, else SQLite (announced); "postgres": PostgreSQL
+    #: or an error; "sqlite": SQLite (one writer: a backfill can fail with "database is locked").
+    metadata_db: str = "auto"
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -89,6 +116,12 @@ class LocalAirflow:
         self.dags, self.landing, self.warehouse = (
             Path(p).absolute() for p in (self.dags, self.landing, self.warehouse)
         )
+        if self.metadata_db not in ("auto", "postgres", "sqlite"):
+            raise ValueError(f"metadata_db must be auto, postgres or sqlite, not {self.metadata_db!r}")
+        self.postgres = LocalPostgres(self.home)
+        #: "postgres" or "sqlite" once ``prepare_db`` has decided (the fallback reason in ``db_note``).
+        self.db_kind: str | None = None
+        self.db_note = ""
 
     @property
     def url(self) -> str:
@@ -105,7 +138,7 @@ class LocalAirflow:
     @property
     def components(self) -> tuple[str, ...]:
         """What ``start`` runs, in start order (the stage server first: tasks find it from their start)."""
-        return ((STAGE_SERVER,) if self.stage_server else ()) + COMPONENTS
+        return ((STAGE_SERVER,) if self.stage_server else ()) + COMPONENTS + (LOG_SERVER,)
 
     @property
     def stage_server_state(self) -> Path:
@@ -118,8 +151,11 @@ class LocalAirflow:
     def _state(self) -> dict[str, Any]:
         state_file = self.home / "local.json"
         state = json.loads(state_file.read_text()) if state_file.is_file() else {}
-        if "jwt_secret" not in state:
-            state["jwt_secret"] = secrets.token_urlsafe(32)
+        # Both sign HS512 tokens: 64 bytes at least (RFC 7518 §3.2; PyJWT warns on shorter keys).
+        if len(state.get("jwt_secret", "")) < 64:
+            state["jwt_secret"] = secrets.token_urlsafe(64)
+        if len(state.get("api_secret_key", "")) < 64:  # signs the API server's requests to the log server
+            state["api_secret_key"] = secrets.token_urlsafe(64)
         if "log_ports" not in state:
             state["log_ports"] = [free_port(), free_port()]
         state["port"] = self.port
@@ -128,28 +164,62 @@ class LocalAirflow:
         state_file.chmod(0o600)
         return state
 
+    def prepare_db(self) -> str:
+        """Start the PostgreSQL metadata DB (creating it on first use) and return "postgres"; or, when
+        no server can run and ``metadata_db`` allows it, say so on stderr and return "sqlite"."""
+        if self.db_kind is not None:
+            return self.db_kind
+        if self.metadata_db == "sqlite":
+            self.db_kind = "sqlite"
+            return self.db_kind
+        try:
+            self.postgres.start()
+            self.db_kind = "postgres"
+        except PostgresUnavailable as exc:
+            if self.metadata_db == "postgres":
+                raise
+            self.db_kind, self.db_note = "sqlite", str(exc)
+            print(
+                f"[digestflow.airflow_local] PostgreSQL cannot run here ({exc}). FALLING BACK TO SQLITE, which "
+                "has one writer: a backfill may fail with 'database is locked' (run it again). "
+                "For a real metadata DB: make system-deps (installs postgresql), then make airflow.",
+                file=sys.stderr, flush=True,
+            )
+        return self.db_kind
+
+    def parallelism(self) -> int:
+        return PARALLELISM[self.prepare_db()]
+
     def config(self) -> dict[str, dict[str, str]]:
         """Airflow settings, written to ``home/airflow.cfg`` so that ``AIRFLOW_HOME=… airflow <cmd>``
         (backfill create, tasks clear, dags test) talks to this deployment with nothing else set."""
         state = self._state()
+        if self.prepare_db() == "postgres":
+            database = {"sql_alchemy_conn": self.postgres.sqlalchemy_url()}
+        else:  # SQLite allows one writer: wait for the lock (default 5 s is too short on a loaded machine)
+            database = {"sql_alchemy_conn": f"sqlite:///{self.home / 'airflow.db'}?timeout=60"}
         return {
             "core": {
                 "dags_folder": str(self.dags),
                 "load_examples": "False",
                 "executor": "LocalExecutor",
-                "parallelism": "2",
+                "parallelism": str(self.parallelism()),
                 "dags_are_paused_at_creation": "False",
                 "simple_auth_manager_users": f"{USER}:admin",
                 "simple_auth_manager_passwords_file": str(self.password_file),
+                # tasks record this as their host; the API server fetches a running task's log from it
+                "hostname_callable": "digestflow.airflow_local.loopback_hostname",
             },
-            # SQLite allows one writer: wait for the lock (default 5 s is too short on a loaded machine)
-            "database": {"sql_alchemy_conn": f"sqlite:///{self.home / 'airflow.db'}?timeout=60"},
-            "api": {"host": "127.0.0.1", "port": str(self.port), "workers": "1", "base_url": self.url},
+            "database": database,
+            "api": {
+                "host": "127.0.0.1", "port": str(self.port), "workers": "1", "base_url": self.url,
+                "secret_key": state["api_secret_key"],
+            },
             "api_auth": {"jwt_secret": state["jwt_secret"]},
             "dag_processor": {"parsing_processes": "1", "refresh_interval": "30"},
-            "logging": {
+            "logging": {  # both served by the one loopback log server (component LOG_SERVER)
                 "worker_log_server_port": str(state["log_ports"][0]),
-                "trigger_log_server_port": str(state["log_ports"][1]),
+                "trigger_log_server_port": str(state["log_ports"][0]),
             },
         }
 
@@ -173,6 +243,7 @@ class LocalAirflow:
                 "DIGESTFLOW_LANDING": str(self.landing),
                 "DIGESTFLOW_WAREHOUSE": str(self.warehouse),
                 "GX_ANALYTICS_ENABLED": "false",
+                "PYTHONWARNINGS": ",".join(filter(None, [env.get("PYTHONWARNINGS", ""), *KNOWN_WARNINGS])),
             }
         )
         if self.stage_server:
@@ -197,7 +268,7 @@ class LocalAirflow:
             self.password_file.chmod(0o600)
         import airflow
 
-        stamp = self.home / f".migrated-{airflow.__version__}"
+        stamp = self.home / f".migrated-{airflow.__version__}-{self.prepare_db()}"
         if not stamp.is_file():
             self.airflow("db", "migrate")
             stamp.touch()
@@ -231,8 +302,12 @@ class LocalAirflow:
             command = [airflow_bin, name]
             if name == STAGE_SERVER:
                 command = [digestflow_bin, "serve", "--state", str(self.stage_server_state)]
+            elif name == LOG_SERVER:
+                command = [sys.executable, "-m", "digestflow.airflow_local", "serve-logs"]
             elif name == "api-server":
                 command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+            elif name in ("scheduler", "triggerer"):  # their own log server binds every interface
+                command += ["--skip-serve-logs"]
             args = [sys.executable, "-m", "digestflow.airflow_local", "supervise", "--", *command]
             with open(logs / f"{name}.log", "ab") as log:
                 proc = subprocess.Popen(
@@ -332,9 +407,46 @@ class LocalAirflow:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
         self._procs.clear()
+        if self.postgres.stop():  # last: the components above needed it to shut down cleanly
+            running["postgres"] = -1
+        self.db_kind = None
         return list(running)
 
+    def processes(self) -> list[int]:
+        """Every live process of this deployment: each component's supervisor and its descendants (API
+        workers, executor workers, task processes, the stage server's Spark JVM), the PostgreSQL server
+        and its backends, and whatever else carries this AIRFLOW_HOME (task commands, their JVMs)."""
+        import psutil
+
+        roots = list(self.pids().values())
+        if (pg := self.postgres.pid()) is not None:
+            roots.append(pg)
+        found: set[int] = set(_processes_of(self.home))
+        for pid in roots:
+            with contextlib.suppress(psutil.Error):
+                proc = psutil.Process(pid)
+                found |= {pid, *(child.pid for child in proc.children(recursive=True))}
+        return sorted(found)
+
     # --- REST helpers (the tests and the benchmark use them) ---
+    def pause(self, dag_ids: list[str], stop_runs: bool = True, timeout: float = 600) -> None:
+        """Pause DAGs once the dag-processor has registered them and (``stop_runs``) mark the runs the
+        scheduler made on start failed, so nothing but the work one asks for runs (tests, benchmarks)."""
+        token, deadline = self.token(), time.monotonic() + timeout
+        for dag_id in dag_ids:
+            while True:
+                try:
+                    self.api("PATCH", f"/dags/{dag_id}", {"is_paused": True}, token=token)
+                    break
+                except RuntimeError as exc:  # 404 until the dag-processor has parsed the file
+                    if "HTTP 404" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(2)
+            runs = self.api("GET", f"/dags/{dag_id}/dagRuns?limit=100", token=token)["dag_runs"] if stop_runs else []
+            for run in runs:  # (a running run cannot be deleted: 409)
+                if run["state"] in ("queued", "running"):
+                    self.api("PATCH", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}", {"state": "failed"}, token=token)
+
     def token(self) -> str:
         """A bearer token from ``POST /auth/token`` for the admin user."""
         body = json.dumps({"username": USER, "password": self.password()}).encode()
@@ -362,6 +474,53 @@ class LocalAirflow:
 
 
 _RESTART_MARK = "[digestflow.airflow_local] restarting"
+
+
+def listening_sockets(pids: list[int]) -> list[tuple[int, str, str, int]]:
+    """The TCP sockets in LISTEN state of ``pids``: (pid, command line, address, port). Unix sockets
+    are not included (they are files, reachable only through the file system)."""
+    import psutil
+
+    found = []
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            command = " ".join(proc.cmdline())[:160]
+            for conn in proc.net_connections(kind="tcp"):
+                if conn.status == psutil.CONN_LISTEN:
+                    found.append((pid, command, conn.laddr.ip, conn.laddr.port))
+        except psutil.Error:  # exited meanwhile
+            continue
+    return found
+
+
+def is_loopback(address: str) -> bool:
+    """127.0.0.0/8 or ::1 (and their IPv4-mapped form); the wildcard addresses and any interface's are not."""
+    import ipaddress
+
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def loopback_hostname() -> str:
+    """``[core] hostname_callable`` of the local deployment: every component and task is on this
+    machine, and the log server listens on 127.0.0.1 only (the FQDN may resolve to 127.0.1.1 or a LAN
+    address, where nothing of ours listens)."""
+    return "127.0.0.1"
+
+
+def serve_logs_on_loopback() -> None:
+    """Airflow's task-log server (``airflow.utils.serve_logs``: the same FastAPI app, which checks the
+    API server's signed token) on 127.0.0.1 and ``[logging] worker_log_server_port``. Airflow 3.3's
+    own ``serve_logs`` hard-codes ``host=""`` (every interface), hence this replacement."""
+    import uvicorn
+    from airflow.configuration import conf
+    from airflow.utils.serve_logs.log_server import get_app
+
+    uvicorn.run(get_app(), host="127.0.0.1", port=conf.getint("logging", "worker_log_server_port"),
+                log_level="warning", log_config=None, access_log=False)
 
 
 def supervise(args: list[str]) -> int:
@@ -464,9 +623,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:2] == ["supervise", "--"]:
         code = supervise(argv[2:])
         return 128 - code if code < 0 else code  # killed by signal N: exit 128 + N, as a shell reports it
+    if argv[:1] == ["serve-logs"]:
+        serve_logs_on_loopback()
+        return 0
     parser.add_argument("command", choices=["start", "stop", "status"])
     parser.add_argument("--no-stage-server", action="store_true",
                         help="Each stage task starts its own Spark application (no warm stage server).")
+    parser.add_argument("--metadata-db", choices=["auto", "postgres", "sqlite"], default="auto",
+                        help="auto (default): PostgreSQL under --home when a server can run, else SQLite.")
     parser.add_argument("--home", default=os.environ.get("AIRFLOW_LOCAL_HOME", str(REPO / "data" / "airflow")))
     parser.add_argument("--port", type=int, default=int(os.environ.get("AIRFLOW_PORT", "8080")))
     parser.add_argument("--landing", default=os.environ.get("DIGESTFLOW_LANDING", str(REPO / "data" / "landing")))
@@ -474,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     local = LocalAirflow(
         Path(args.home), port=args.port, landing=Path(args.landing), warehouse=Path(args.warehouse),
-        stage_server=not args.no_stage_server,
+        stage_server=not args.no_stage_server, metadata_db=args.metadata_db,
     )
     if args.command == "stop":
         stopped = local.stop()
@@ -482,10 +646,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "status":
         running = local.pids()
+        if (pg := local.postgres.pid()) is not None:
+            running["postgres"] = pg
         print(f"running under {local.home}: {running}" if running else f"nothing running under {local.home}")
         return 0 if running else 1
-    print(f"starting Airflow under {local.home} (SQLite, LocalExecutor, parallelism 2, pool spark=1) ...")
-    local.start()
+    print(f"starting Airflow under {local.home} (LocalExecutor, pool spark=1) ...", flush=True)
+    try:
+        local.start()
+    except (RuntimeError, TimeoutError) as exc:  # PostgresUnavailable is a RuntimeError too
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    database = (
+        f"PostgreSQL on the Unix socket in {local.postgres.socket_dir} (data {local.postgres.data}, "
+        f"password in {local.postgres.credentials_file})"
+        if local.db_kind == "postgres" else f"SQLite FALLBACK ({local.db_note}): {local.home / 'airflow.db'}"
+    )
     spark = (
         f"one warm Spark application for every stage task (stage server, {local.stage_server_state})"
         if local.stage_server else "each stage task starts its own Spark application"
@@ -496,6 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  landing:   {local.landing}   (drop YYYY-MM-DD.txt digests here)\n"
         f"  warehouse: {local.warehouse}\n"
         f"  spark:     {spark}\n"
+        f"  database:  {database}\n"
         f"  logs:      {local.home / 'components'}/<component>.log, task logs under {local.home / 'logs'}\n"
         f"  CLI:       AIRFLOW_HOME={local.home} {Path(sys.executable).parent}/airflow backfill create "
         f"--dag-id digest_daily --from-date A --to-date B --max-active-runs 1\n"

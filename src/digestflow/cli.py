@@ -221,14 +221,27 @@ def _run(stages: list[Stage], first: dt.date, last: dt.date, settings_: Settings
     with _spark(settings_, days=(last - first).days + 1) as spark:
         ctx = make_context(spark, settings_, first, last, params=params)
         try:
-            run(ctx, [s.name for s in stages], on_report=lambda report: click.echo(report.summary()))
+            run(ctx, [s.name for s in stages], on_report=_progress)
         except GateFailed as exc:
             _echo_data_docs(settings_)
+            _echo_counts(ctx.reports)
             raise click.ClickException(f"validation gate blocked publishing:\n{exc}") from exc
         except UserError as exc:
+            _echo_counts(ctx.reports)
             raise click.ClickException(str(exc)) from None
     click.echo(f"run {ctx.run_id}: warehouse {Path(settings_.warehouse).absolute()}")
     _echo_data_docs(settings_)
+    _echo_counts(ctx.reports)  # the row counts once, as the last lines (an Airflow task log ends with them)
+
+
+def _progress(report: Any) -> None:
+    """A stage finished: one progress line on stderr (its row counts come once, at the end)."""
+    click.echo(f"[{report.stage} done in {report.seconds:.1f}s]", err=True)
+
+
+def _echo_counts(reports: list[Any]) -> None:
+    for report in reports:
+        click.echo(report.summary())
 
 
 def _echo_data_docs(settings_: Settings) -> None:
