@@ -110,7 +110,8 @@ def pair(landing: Path, start: str, end: str, tmp: Path, repeat: int, validate: 
                   flush=True)
             if name == SCRIPT:  # its own per-step seconds, one line
                 steps = [line.split() for line in (tmp / f"{name.split()[0]}-{i}.log").read_text().splitlines()]
-                print("    " + ", ".join(f"{w[0]} {w[1]}" for w in steps if len(w) == 3 and w[2] == "s"), flush=True)
+                print("    " + ", ".join(f"{' '.join(w[:-2])} {w[-2]}" for w in steps if len(w) >= 3 and w[-1] == "s"),
+                      flush=True)
         papers = count_papers(tmp / f"naive-{i}")
         shutil.rmtree(tmp / f"wh-{i}", ignore_errors=True)
         shutil.rmtree(tmp / f"naive-{i}", ignore_errors=True)
