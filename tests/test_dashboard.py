@@ -221,6 +221,7 @@ def test_every_plot_renders_with_data_in_chromium(pipeline_run, page, tmp_path):
             if all(plots.values()) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
+        listed = devtools.evaluate(_OPEN_RISER_PAPERS % json.dumps(RISER))  # click: open before the screenshot
         height = devtools.evaluate("document.documentElement.scrollHeight")
         devtools.call("Emulation.setDeviceMetricsOverride", width=1400, height=int(height), deviceScaleFactor=1,
                       mobile=False)
@@ -230,7 +231,6 @@ def test_every_plot_renders_with_data_in_chromium(pipeline_run, page, tmp_path):
         (ARTIFACTS / "dashboard.png").write_bytes(base64.b64decode(shot["data"]))
         (ARTIFACTS / "dashboard-measure.json").write_text(json.dumps(plots, indent=1, default=str))
         hover = devtools.evaluate("document.getElementById('terms-rising').data[0].customdata.map(c => c[3])")
-        listed = devtools.evaluate(_OPEN_RISER_PAPERS % json.dumps(RISER))
         errors = devtools.errors()
     finally:
         devtools.close()

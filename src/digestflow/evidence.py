@@ -97,9 +97,15 @@ def select_evidence(
         [tuple(r) for r in listed.itertuples(index=False)],
         "window string, list string, rank int, term string, display_form string, lo date, hi date",
     )
-    terms = spark.createDataFrame([(t,) for t in sorted(set(listed["term"]))], "term string")
+    wanted_terms = set(listed["term"])
+    terms = spark.createDataFrame([(t,) for t in sorted(wanted_terms)], "term string")
+    # Only the listed terms' own forms are read: a filter the Parquet scan applies, not a join of the lookback.
+    raw = set(wanted_terms)
+    if forms is not None and len(forms):
+        raw |= set(forms.loc[forms["canon"].isin(wanted_terms), "term"])
+        raw -= set(forms.loc[~forms["canon"].isin(wanted_terms), "term"])  # a listed word that folds elsewhere
     hits = (
-        canonical_terms(paper_terms, forms)
+        canonical_terms(paper_terms.where(F.col("term").isin(*sorted(raw))), forms)
         .join(F.broadcast(terms), "term")
         .groupBy("term", "digest_date", "paper_id")
         .agg(

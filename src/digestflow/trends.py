@@ -175,11 +175,26 @@ def term_forms(
     :func:`term_series` and :func:`digestflow.evidence.select_evidence` both apply this table, so
     the papers listed as evidence are exactly the papers counted.
     """
+
+
+    vocabulary = paper_terms.select("term").distinct().persist()  # read twice below, then dropped
+    try:
+        return _term_forms(paper_terms, vocabulary, papers, min_definitions, min_definition_share)
+    finally:
+        vocabulary.unpersist()
+
+
+def _term_forms(
+    paper_terms: DataFrame,
+    vocabulary: DataFrame,
+    papers: DataFrame | None,
+    min_definitions: int,
+    min_definition_share: float,
+) -> pd.DataFrame:
     from pyspark.sql import functions as F
 
     from digestflow import acronyms
 
-    vocabulary = paper_terms.select("term").distinct()
     folds = fold_plurals(vocabulary).toPandas()
     empty = pd.DataFrame({"term": pd.Series(dtype=str), "canon": pd.Series(dtype=str), "is_alias": pd.Series(dtype=bool)})
     fold = dict(zip(folds["term"], folds["canon"], strict=True))
@@ -226,11 +241,14 @@ def canonical_terms(paper_terms: DataFrame, forms: pd.DataFrame | None = None) -
     if forms is None:
         table = fold_plurals(paper_terms.select("term").distinct()).withColumn("is_alias", F.lit(False))
     else:
-        spark = paper_terms.sparkSession
-        table = spark.createDataFrame(
-            [(str(t), str(c), bool(a)) for t, c, a in forms[["term", "canon", "is_alias"]].itertuples(index=False)],
-            "term string, canon string, is_alias boolean",
+        import pyarrow as pa
+
+        arrow = pa.Table.from_pandas(
+            forms[["term", "canon", "is_alias"]].astype({"term": str, "canon": str, "is_alias": bool}),
+            schema=pa.schema([("term", pa.string()), ("canon", pa.string()), ("is_alias", pa.bool_())]),
+            preserve_index=False,
         )
+        table = paper_terms.sparkSession.createDataFrame(arrow, "term string, canon string, is_alias boolean")
     return (
         paper_terms.join(F.broadcast(table), "term", "left")
         .withColumn("form", F.col("term"))
