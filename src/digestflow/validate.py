@@ -46,8 +46,8 @@ from digestflow.resources import resource_dir
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from digestflow.storage import Staged
     from digestflow.pipeline import RunContext
+    from digestflow.storage import Staged
 
 log = logging.getLogger("digestflow.validate")
 
