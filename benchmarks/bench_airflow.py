@@ -75,8 +75,9 @@ def _backfill(local: LocalAirflow, first: dt.date, last: dt.date, dag_id: str = 
 
 
 def _task_seconds(local: LocalAirflow, dag_id: str) -> tuple[dict[str, float], list[str]]:
-    """Seconds per task id summed over the DAG's runs (start to end of each task), and failed runs."""
-    runs = local.api("GET", f"/dags/{dag_id}/dagRuns?limit=1000")["dag_runs"]
+    """Seconds per task id summed over the DAG's backfill runs (start to end of each task), and the
+    backfill runs that did not succeed."""
+    runs = local.api("GET", f"/dags/{dag_id}/dagRuns?run_type=backfill&limit=1000")["dag_runs"]
     per_task: dict[str, float] = {}
     for run in runs:
         tis = local.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances?limit=100")["task_instances"]
