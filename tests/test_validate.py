@@ -449,8 +449,13 @@ def test_data_docs_list_every_result_by_run_and_table_with_the_network_off(gate,
     if datadocs.node_modules() is None:
         pytest.fail("Data Docs assets are not installed: run `make docs-assets` (npm ci in datadocs/)")
     docs = gate["warehouse"] / "_data_docs"
-    for page in [docs / "index.html", *(docs / "validations").rglob("*.html")]:
+    pages = [docs / "index.html", *(docs / "validations").rglob("*.html"), *(docs / "expectations").rglob("*.html")]
+    for page in pages:
         assert datadocs.remote_links(page) == [], page
+        # every relative script, stylesheet, image and page link resolves to a file of the site
+        links = re.findall(r"(?:src|href)=[\"']([^\"'#:]+?)(?:\?[^\"']*)?[\"']", page.read_text())
+        missing = [link for link in links if not (page.parent / urllib.parse.unquote(link)).exists()]
+        assert missing == [], (page, missing)
     ctx1, _, ctx1r, _ = gate["run1"]
     ctx2, _, ctx2r, _ = gate["run2"]
     span = f"digest_date={DAYS[0]}..digest_date={DAYS[4]}_5_partitions"
