@@ -418,13 +418,15 @@ _INDEX_ROWS = """
 # Font Awesome's icon glyphs (a ::before content only with all.min.css), plus its font loaded.
 _STYLED = """
 (async () => {
-  await document.fonts.ready;
+  // load() resolves with the faces the page's CSS declares for that font once they are loaded (none
+  // when all.min.css or its webfonts are missing); no waiting on lazy font loading.
+  const faces = await document.fonts.load('900 16px "Font Awesome 6 Free"', '\uf00d').catch(() => []);
   const col = document.querySelector('[class*="col-"]');
   const icon = document.querySelector('.fas');
   return {
     bootstrap_grid: col ? getComputedStyle(col).flexBasis : null,
     fa_glyph: icon ? getComputedStyle(icon, '::before').content : null,
-    fa_font: [...document.fonts].some(f => f.family.includes('Font Awesome') && f.status === 'loaded'),
+    fa_font: faces.length > 0 && faces.every(f => f.status === 'loaded'),
     jquery: typeof window.jQuery,
     bootstrap_table: typeof (window.jQuery && window.jQuery.fn.bootstrapTable),
   };
@@ -448,8 +450,13 @@ def test_data_docs_list_every_result_by_run_and_table_with_the_network_off(gate,
     if datadocs.node_modules() is None:
         pytest.fail("Data Docs assets are not installed: run `make docs-assets` (npm ci in datadocs/)")
     docs = gate["warehouse"] / "_data_docs"
-    for page in [docs / "index.html", *(docs / "validations").rglob("*.html")]:
+    pages = [docs / "index.html", *(docs / "validations").rglob("*.html"), *(docs / "expectations").rglob("*.html")]
+    for page in pages:
         assert datadocs.remote_links(page) == [], page
+        # every relative script, stylesheet, image and page link resolves to a file of the site
+        links = re.findall(r"(?:src|href)=[\"']([^\"'#:]+?)(?:\?[^\"']*)?[\"']", page.read_text())
+        missing = [link for link in links if not (page.parent / urllib.parse.unquote(link)).exists()]
+        assert missing == [], (page, missing)
     ctx1, _, ctx1r, _ = gate["run1"]
     ctx2, _, ctx2r, _ = gate["run2"]
     span = f"digest_date={DAYS[0]}..digest_date={DAYS[4]}_5_partitions"
@@ -495,16 +502,16 @@ def test_data_docs_list_every_result_by_run_and_table_with_the_network_off(gate,
     assert network == "offline", "the browser could reach a CDN: this test would not prove anything"
     assert len(rows) == len(expected), rows
     assert {k: v[0] for k, v in found.items()} == expected, rows
-    assert index_failed == []
+    assert index_failed == [], index_failed
     assert index_styles["bootstrap_grid"].endswith("%"), index_styles  # "auto" without bootstrap.css
     assert {k: index_styles[k] for k in ("fa_font", "jquery", "bootstrap_table")} == {
-        "fa_font": True, "jquery": "function", "bootstrap_table": "function"}
+        "fa_font": True, "jquery": "function", "bootstrap_table": "function"}, index_styles
     assert index_styles["fa_glyph"] not in (None, "none", "normal", "")
     assert page_text is not None, f"no link to run 2's papers page in {rows}"
     assert re.search(rf"Run Name\s*{re.escape(ctx2.run_id)}", page_text), page_text[:2000]
     assert re.search(r"Data asset:\s+papers", page_text), page_text[:2000]
     assert "Failed" in page_text
-    assert page_failed == []
+    assert page_failed == [], page_failed
     assert page_styles["bootstrap_grid"].endswith("%"), page_styles
     assert page_styles["jquery"] == "function"
 

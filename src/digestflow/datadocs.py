@@ -69,6 +69,8 @@ _URL = re.compile(
 _VENDORED_TAG = re.compile(r"<(?:script|link)\b[^>]*static/vendor/[^>]*>")
 _SRI_ATTRS = re.compile(r"\s+(?:integrity=\"[^\"]*\"|crossorigin=\"[^\"]*\")")
 
+_GE_STATIC = re.compile(r"((?:src|href)=[\"'])(?:\./|(?:\.\./)+)static/(?!vendor/)")
+
 _installed: set[str] = set()
 _warned = False
 _lock = threading.Lock()
@@ -130,7 +132,10 @@ def localize(page: Path, site: Path) -> int:
     # GE pins two scripts with Subresource Integrity + crossorigin; a file:// page cannot make the CORS
     # request that needs, so the local copies load without them (the test checks their sha384 instead).
     new = _VENDORED_TAG.sub(lambda m: _SRI_ATTRS.sub("", m.group(0)), new)
-    if n:
+    # GE's own static files, relative to the page: its favicon link on validation pages climbs one
+    # folder too few (validations/static/images/favicon.ico), so every such link is recomputed.
+    new = _GE_STATIC.sub(lambda m: f"{m.group(1)}{Path(base).as_posix()}/static/", new)
+    if new != text:
         tmp = page.with_name(f".{page.name}.{os.getpid()}.tmp")
         tmp.write_text(new, encoding="utf-8")
         os.replace(tmp, page)
