@@ -20,6 +20,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from cdp import DevTools
 from digestflow import schemas, storage, validate
 from digestflow.generate import generate_corpus
 from digestflow.parsing import REJECT_REASONS, parse_digest
@@ -333,52 +334,6 @@ def test_ge_warm_up_failure_is_retried_and_raised_by_the_gate(monkeypatch) -> No
 CHROMIUM = os.environ.get("DIGESTFLOW_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
-class _DevTools:
-    """Numbered Chrome DevTools Protocol calls over the page's websocket; every event kept.
-    (tests/test_dashboard.py has the same client; its launcher has no switch to cut the network.)"""
-
-    def __init__(self, ws_url: str) -> None:
-        from websockets.sync.client import connect
-
-        self.ws = connect(ws_url, max_size=None, open_timeout=60)
-        self.events: list[dict] = []
-        self._id = 0
-
-    def call(self, method: str, timeout: float = 300, **params):
-        self._id += 1
-        self.ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
-        deadline = time.monotonic() + timeout
-        while True:
-            message = json.loads(self.ws.recv(timeout=max(deadline - time.monotonic(), 0.1)))
-            if message.get("id") == self._id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message["result"]
-            self.events.append(message)
-
-    def load(self, url: str, timeout: float = 300) -> None:
-        self.events.clear()
-        self.call("Page.navigate", url=url)
-        deadline = time.monotonic() + timeout
-        while not any(m.get("method") == "Page.loadEventFired" for m in self.events):
-            self.events.append(json.loads(self.ws.recv(timeout=max(deadline - time.monotonic(), 0.1))))
-
-    def evaluate(self, expression: str):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(json.dumps(result["exceptionDetails"])[:2000])
-        return result["result"].get("value")
-
-    def close(self) -> None:
-        self.ws.close()
-
-    def failed_loads(self) -> list[str]:
-        urls = {m["params"]["requestId"]: m["params"]["request"]["url"] for m in self.events
-                if m.get("method") == "Network.requestWillBeSent"}
-        return [f"{urls.get(m['params']['requestId'], '?')}: {m['params'].get('errorText')}" for m in self.events
-                if m.get("method") == "Network.loadingFailed"]
-
-
 def _offline_chromium(profile: Path) -> tuple[subprocess.Popen, str]:
     """Headless chromium with no network: every host name fails to resolve and every proxied request goes
     to a closed port. Only file:// URLs (and DevTools on 127.0.0.1) work."""
@@ -468,7 +423,7 @@ def test_data_docs_list_every_result_by_run_and_table_with_the_network_off(gate,
     }
 
     proc, ws_url = _offline_chromium(tmp_path / "profile")
-    devtools = _DevTools(ws_url)
+    devtools = DevTools(ws_url)
     try:
         for domain in ("Page", "Runtime", "Network"):
             devtools.call(f"{domain}.enable")
