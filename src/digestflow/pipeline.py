@@ -231,9 +231,11 @@ class RunContext:
             kept[0].unpersist()
 
     def publish(
-        self, table: str, df: DataFrame, owned: Sequence[storage.Partition], report: StageReport
+        self, table: str, df: DataFrame, owned: Sequence[storage.Partition], report: StageReport,
+        clustered: bool = False,
     ) -> storage.PublishReport:
-        """Stage ``df``, audit it with the table's suite (unless disabled), publish what passed."""
+        """Stage ``df``, audit it with the table's suite (unless disabled), publish what passed.
+        ``clustered``: every partition's rows are in one task of ``df`` already (:func:`storage.write_staged`)."""
         keep = table in self.handoff
         if keep:
             from pyspark import StorageLevel
@@ -242,7 +244,7 @@ class RunContext:
 
             self.release(table)
             df = df.select(*schemas.load(table).names).persist(StorageLevel.MEMORY_AND_DISK)
-        staged = storage.write_staged(df, table, self.warehouse, self.run_id, owned)
+        staged = storage.write_staged(df, table, self.warehouse, self.run_id, owned, clustered)
         passing: Sequence[storage.Partition] | None = None
         if self.settings.validate:
             if self.gate is None:

@@ -159,17 +159,21 @@ def write_staged(
     warehouse: str,
     run_id: str,
     owned: Sequence[Partition],
+    clustered: bool = False,
 ) -> Staged:
     """Write ``df`` (with exactly the schema's columns) under ``_staging/<run_id>/<table>``.
 
     Rows are hash-clustered by the partition columns, so each partition is one file (no small-file
     explosion), and sorted by the table key inside it, which makes the content deterministic.
+    ``clustered``: the caller guarantees that all rows of a partition are in one task of ``df`` already
+    (e.g. a ``mapInArrow`` over input repartitioned by those columns, whose output Spark cannot see as
+    partitioned): the write then skips its shuffle.
     """
     schema = schemas.load(table)
     target = staging_dir(warehouse, run_id, table)
     ordered = df.select(*schema.names)
     cols = list(schema.partition_by)
-    if cols:
+    if cols and not clustered:
         ordered = ordered.repartition(write_tasks(df), *cols)
     sort_cols = cols + [k for k in schema.key if k not in cols]
     if sort_cols:

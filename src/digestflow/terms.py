@@ -1,9 +1,9 @@
-"""Candidate terms per paper: Spark SQL only, no Python UDF (docs/findings.md "Normalisation traps").
+r"""Candidate terms per paper: one pure Python function per paper, run by Spark in the executors'
+Python workers over Arrow batches (``mapInArrow``) (docs/findings.md "Normalisation traps").
 
-:func:`extract_terms` turns ``papers`` rows into ``paper_terms`` rows. Every step is a built-in Spark
-expression (regexp_replace, split, higher-order ``transform``/``slice``, explode, group-by), so the work
-stays in the JVM and scales with the executors; a per-token Python UDF would cost more than everything
-else in the stage together. The order of the steps is the point:
+:func:`extract_terms` turns ``papers`` rows into ``paper_terms`` rows; :func:`paper_terms_of` does it for
+one paper's texts and is what the tests and the rules below speak about. The order of the steps is the
+point:
 
 1. URLs are removed first (else "github com" becomes a term) and leave a boundary behind.
 2. Raw LaTeX commands and ``$`` go; ``'s`` possessives go.
@@ -20,6 +20,15 @@ else in the stage together. The order of the steps is the point:
    rank on retrieval" → "effect rank").
 7. Case is folded for the term; the paper's most frequent surface form is kept beside it.
 
+Why Python and not Spark SQL expressions: the same rules as built-in expressions (regexp_replace,
+split, higher-order ``transform``/``filter``/``slice``, two group-bys over the ~2M candidate rows) cost
+the JVM 46 CPU-s for the 521 dev days; this function takes 13 CPU-s in one process, and the stage runs
+it in every executor core at once (BENCHMARKS.md). The rules were first written as Java regexes, and the
+patterns below keep Java's meanings where Python's differ (``\s`` is ASCII white space, ``\b`` counts
+letters, decimal digits and ``_`` as word characters, ``$`` also matches before a final line
+terminator, ``(?i)`` folds ASCII only): the Python version gives the same 1,941,944 rows as the Spark
+SQL one over the dev digests (EXCEPT ALL both ways, BENCHMARKS.md).
+
 What is deliberately *not* done here: head-noun plural folding ("models" → "model" only if "model"
 occurs) and the termhood filter both need corpus-wide counts. They run in the trends stage over the
 windows it reads, so a date's ``paper_terms`` partition depends on that date's papers only and
@@ -28,13 +37,16 @@ re-running one day never changes another (docs/trends.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import regex
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    import pyarrow as pa
+    from pyspark.sql import DataFrame
 
-__all__ = ["MAX_N", "NUMBER_WORDS", "STOPWORDS", "extract_terms"]
+__all__ = ["MAX_N", "NUMBER_WORDS", "STOPWORDS", "extract_terms", "paper_terms_of"]
 
 MAX_N = 3
 
@@ -77,149 +89,187 @@ NUMBER_WORDS: frozenset[str] = frozenset(
     )
 )
 
-# Java regexes (Spark's regexp_* functions). Kept here so tests can read the rules in one place.
-URL_RE = r"(?i)\b(?:https?://|www\.)\S+"
-LATEX_RE = r"\\[A-Za-z]+|[$\\{}^_~]"
-POSSESSIVE_RE = r"(?<=\p{L})['’]s\b"
+# The patterns (the third-party ``regex`` module, for ``\p{L}``-style classes). Java's meanings, spelled
+# out where Python's differ: the rules were first Java regexes, and the output must not change.
+_WS = r" \t\n\x0b\f\r"  # Java's \s: ASCII white space only
+_WORD = r"\p{L}\p{Nd}_"  # Java 17's \b: letters, decimal digits, underscore
+_EOL = r"(?:\Z|\r\n\Z|[\n\r\u0085\u2028\u2029]\Z)"  # Java's $: the end, or before a final line terminator
+URL_RE = regex.compile(rf"(?<![{_WORD}])(?:[hH][tT][tT][pP][sS]?://|[wW][wW][wW]\.)[^{_WS}]+")
+LATEX_RE = regex.compile(r"\\[A-Za-z]+|[$\\{}^_~]")
+POSSESSIVE_RE = regex.compile(rf"(?<=\p{{L}})['’]s(?![{_WORD}])")
 # An acronym plural: capital first, another capital or digit right before a final lower-case "s"
-# (LoRAs, LLMs, ViTs, GPUs, 3DGSs is not caught since it starts with a digit). "KMeans" has a
+# (LoRAs, LLMs, ViTs, GPUs; 3DGSs is not caught since it starts with a digit). "KMeans" has a
 # lower-case "n" before its "s", "Transformers" an "r": both stay.
-ACRONYM_PLURAL_RE = r"\b(\p{Lu}[\p{L}\p{N}]*[\p{Lu}\p{N}])s\b"
-SEGMENT_RE = (
-    r"[.!?]+(?=\s|$)"  # sentence ends (not the dot inside 3.5 or e.g)
+ACRONYM_PLURAL_RE = regex.compile(rf"(?<![{_WORD}])(\p{{Lu}}[\p{{L}}\p{{N}}]*[\p{{Lu}}\p{{N}}])s(?![{_WORD}])")
+SEGMENT_RE = regex.compile(
+    rf"[.!?]+(?=[{_WS}]|{_EOL})"  # sentence ends (not the dot inside 3.5 or e.g)
     r"|[,;:()\[\]\"“”‘’«»|/]"  # clause and bracket boundaries
-    r"|\s[-–—]+\s|--+|[–—]"  # dashes used as punctuation
-    r"|\s'|'\s"  # quote marks
+    rf"|[{_WS}][-–—]+[{_WS}]|--+|[–—]"  # dashes used as punctuation
+    rf"|[{_WS}]'|'[{_WS}]"  # quote marks
     r"|\x00"  # boundary left by a removed URL
 )
 # A hyphen between two letters joins a compound: keep it on the left word as a marker. A hyphen next
 # to a digit is part of a name or a unit and stays inside the token ("GPT-4", "Llama-3", "4-bit").
-COMPOUND_HYPHEN_RE = r"(?<=\p{L})-(?=\p{L})"
+COMPOUND_HYPHEN_RE = regex.compile(r"(?<=\p{L})-(?=\p{L})")
 # Whatever is not a letter, digit, hyphen or apostrophe inside a word is noise; a dot stays only
 # between digits ("Qwen2.5", "3.5").
-NOISE_RE = (
-    r"(?!(?<=\p{N})\.(?=\p{N}))[^\p{L}\p{N}\s'-]"
-    r"|(?<![\p{L}\p{N}])['-]+|-+(?![\p{L}\p{N}\s])|-+$|'(?![\p{L}\p{N}])"
+NOISE_RE = regex.compile(
+    rf"(?!(?<=\p{{N}})\.(?=\p{{N}}))[^\p{{L}}\p{{N}}{_WS}'-]"
+    rf"|(?<![\p{{L}}\p{{N}}])['-]+|-+(?![\p{{L}}\p{{N}}{_WS}])|-+{_EOL}|'(?![\p{{L}}\p{{N}}])"
 )
-NUMBER_RE = r"^\p{N}[\p{N}.,]*(?:%|x|k|m|b|bn|times|st|nd|rd|th|s)?$"
+TOKEN_SPLIT_RE = regex.compile(rf"[{_WS}]+")
+NUMBER_RE = regex.compile(rf"^\p{{N}}[\p{{N}}.,]*(?:%|x|k|m|b|bn|times|st|nd|rd|th|s)?{_EOL}")
+
+_NOT_EDGE = STOPWORDS | NUMBER_WORDS
+_edge_cache: dict[str, bool] = {}
+
+
+def _is_edge(word: str) -> bool:
+    """A folded word that may open or close a term: no stopword, number or single character."""
+    ok = _edge_cache.get(word)
+    if ok is None:
+        ok = len(word) > 1 and word not in _NOT_EDGE and NUMBER_RE.search(word) is None
+        if len(_edge_cache) < 1_000_000:
+            _edge_cache[word] = ok
+    return ok
+
+
+def _clean_text(text: str) -> str:
+    """URL → boundary, LaTeX and possessives out, acronym plurals folded, compound hyphens marked."""
+    text = URL_RE.sub("\x00", text)
+    text = LATEX_RE.sub(" ", text)
+    text = POSSESSIVE_RE.sub("", text)
+    text = ACRONYM_PLURAL_RE.sub(r"\1", text)
+    return COMPOUND_HYPHEN_RE.sub("- ", text)
+
+
+def _count_candidates(text: str, in_title: bool, found: dict[tuple[str, str], list[Any]]) -> None:
+    """Add every 1..MAX_N-gram of ``text`` whose two edge words may be term edges to ``found``:
+    (term, surface) → [occurrences, in a title]. Formed over the full token sequence of each segment,
+    so a stopword inside a phrase stays ("mixture of experts")."""
+    for segment in SEGMENT_RE.split(_clean_text(text)):
+        tokens = TOKEN_SPLIT_RE.split(NOISE_RE.sub(" ", segment).strip(" "))
+        words = [(t[:-1] if t.endswith("-") else t).lower() for t in tokens]
+        edge = [_is_edge(w) for w in words]
+        size = len(tokens)
+        for i in range(size):
+            if not edge[i]:
+                continue
+            for end in range(i + 1, min(i + MAX_N, size) + 1):
+                if not edge[end - 1]:
+                    continue
+                surface = " ".join(tokens[i:end]).replace("- ", "-")
+                key = (" ".join(words[i:end]), surface[:-1] if surface.endswith("-") else surface)
+                seen = found.get(key)
+                if seen is None:
+                    found[key] = [1, in_title]
+                else:
+                    seen[0] += 1
+                    seen[1] = seen[1] or in_title
+
+
+def paper_terms_of(texts: Iterable[tuple[str, str]]) -> dict[str, tuple[int, bool, str]]:
+    """One paper's terms from its ``(title, abstract)`` pairs (more than one when a paper is listed twice
+    on a date: occurrences add up): term → (tf, in_title, surface). ``surface`` is the most frequent
+    surface form, ties broken by the lexicographically larger one."""
+    found: dict[tuple[str, str], list[Any]] = {}
+    for title, abstract in texts:
+        _count_candidates(title, True, found)
+        _count_candidates(abstract, False, found)
+    best: dict[str, list[Any]] = {}
+    for (term, surface), (n, in_title) in found.items():
+        b = best.get(term)
+        if b is None:
+            best[term] = [n, in_title, n, surface]
+        else:
+            b[0] += n
+            b[1] = b[1] or in_title
+            if (n, surface) > (b[2], b[3]):
+                b[2], b[3] = n, surface
+    return {term: (tf, in_title, surface) for term, (tf, in_title, _, surface) in best.items()}
+
+
+#: Output rows per Arrow batch handed back to Spark (bounds a worker's memory whatever the input size).
+BATCH_ROWS = 65_536
+_OUT_COLUMNS = ("digest_date", "paper_id", "term", "n_tokens", "tf", "in_title", "surface")
+
+
+def _output_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([
+        pa.field("digest_date", pa.date32(), False), pa.field("paper_id", pa.string(), False),
+        pa.field("term", pa.string(), False), pa.field("n_tokens", pa.int32(), False),
+        pa.field("tf", pa.int32(), False), pa.field("in_title", pa.bool_(), False),
+        pa.field("surface", pa.string(), False),
+    ])
+
+
+def _extract_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body. Input rows arrive sorted by (digest_date, paper_id), so a paper's rows (a paper
+    listed twice on a date) are adjacent, possibly across two batches: each paper is emitted when the
+    next one starts."""
+    import pyarrow as pa
+
+    schema = _output_schema()
+    out: dict[str, list[Any]] = {c: [] for c in _OUT_COLUMNS}
+    current: tuple[Any, Any] | None = None
+    texts: list[tuple[str, str]] = []
+
+    def emit(key: tuple[Any, Any]) -> None:
+        date, paper_id = key
+        for term, (tf, in_title, surface) in paper_terms_of(texts).items():
+            out["digest_date"].append(date)
+            out["paper_id"].append(paper_id)
+            out["term"].append(term)
+            out["n_tokens"].append(len(term.split(" ")))
+            out["tf"].append(tf)
+            out["in_title"].append(in_title)
+            out["surface"].append(surface)
+
+    def flush() -> pa.RecordBatch:
+        batch = pa.RecordBatch.from_pydict(out, schema=schema)
+        for values in out.values():
+            values.clear()
+        return batch
+
+    for batch in batches:
+        cols = batch.to_pydict()
+        for date, paper_id, title, abstract in zip(
+            cols["digest_date"], cols["paper_id"], cols["title"], cols["abstract"], strict=True
+        ):
+            key = (date, paper_id)
+            if key != current:
+                if current is not None:
+                    emit(current)
+                    if len(out["term"]) >= BATCH_ROWS:
+                        yield flush()
+                current, texts = key, []
+            texts.append((title or "", abstract or ""))
+    if current is not None:
+        emit(current)
+    if out["term"]:
+        yield flush()
 
 
 def extract_terms(papers: DataFrame) -> DataFrame:
     """``papers`` (paper_id, title, abstract, digest_date) → ``paper_terms`` rows.
 
     One row per (digest_date, paper_id, term) with the raw occurrence count ``tf``, whether the term is
-    in the title, and the paper's most frequent surface form. A paper listed twice on the same day
-    counts once. Pure: the result depends only on the rows passed in.
+    in the title, and the paper's most frequent surface form. A paper listed twice on the same day is
+    one document (its occurrences add up). Pure: the result depends only on the rows passed in. All
+    rows of a date come out of one task (``write_staged(..., clustered=True)`` may skip its shuffle).
     """
-    from pyspark.sql import functions as F
-
-    # Cluster by date once, up front, on the small input (17k texts for the dev corpus): every later
-    # grouping key starts with digest_date, and write_staged hash-partitions by digest_date into the same
-    # number of partitions, so Spark plans no further shuffle of the ~2M candidate rows. One shuffle
-    # instead of three: 9.0 → 7.2 s for the 521 dev days (BENCHMARKS.md, headline, session 15).
     from digestflow.storage import write_tasks
 
-    papers = papers.repartition(write_tasks(papers), "digest_date")
-    texts = papers.select(
-        "digest_date",
-        "paper_id",
-        F.explode(
-            F.array(
-                F.struct(F.lit(True).alias("in_title"), F.col("title").alias("text")),
-                F.struct(F.lit(False).alias("in_title"), F.col("abstract").alias("text")),
-            )
-        ).alias("part"),
-    ).select("digest_date", "paper_id", "part.in_title", "part.text")
-
-    segments = texts.select(
-        "digest_date",
-        "paper_id",
-        "in_title",
-        F.explode(F.split(_clean_text(F.col("text")), SEGMENT_RE)).alias("segment"),
+    # Cluster by date once, up front, on the small input (17k texts for the dev corpus), and sort each
+    # task's rows by paper: every date's rows come out of one task, so the staged write needs no
+    # shuffle of the ~2M output rows (the terms stage publishes with ``clustered=True``).
+    clustered = (
+        papers.select("digest_date", "paper_id", "title", "abstract")
+        .repartition(write_tasks(papers), "digest_date")
+        .sortWithinPartitions("digest_date", "paper_id")
     )
-    tokens = segments.select(
-        "digest_date",
-        "paper_id",
-        "in_title",
-        F.split(F.trim(F.regexp_replace("segment", NOISE_RE, " ")), r"\s+").alias("tokens"),
-    )
-    # Per token, once: the case-folded word without its compound marker, and whether it may sit at the
-    # edge of a term. N-grams are then index ranges filtered on their two edge flags, so the string
-    # work per candidate is one join for the term and one for the surface form.
-    words = tokens.select(
-        "digest_date",
-        "paper_id",
-        "in_title",
-        "tokens",
-        F.transform("tokens", lambda t: F.lower(F.regexp_replace(t, "-$", ""))).alias("words"),
-    ).select("*", F.transform("words", _is_content_word).alias("edge_ok"))
-
-    grams = words.select(
-        "digest_date",
-        "paper_id",
-        "in_title",
-        F.explode(_ngrams(F.col("tokens"), F.col("words"), F.col("edge_ok"), MAX_N)).alias("gram"),
-    )
-    candidates = grams.select(
-        "digest_date",
-        "paper_id",
-        "in_title",
-        F.col("gram.term").alias("term"),
-        F.regexp_replace(F.regexp_replace("gram.surface", "- ", "-"), "-$", "").alias("surface"),
-    )
-
-    per_surface = candidates.groupBy("digest_date", "paper_id", "term", "surface").agg(
-        F.count(F.lit(1)).alias("n"), F.max("in_title").alias("in_title")
-    )
-    return per_surface.groupBy("digest_date", "paper_id", "term").agg(
-        F.size(F.split("term", " ")).alias("n_tokens"),
-        F.sum("n").cast("int").alias("tf"),
-        F.max("in_title").alias("in_title"),
-        F.max_by("surface", F.struct("n", "surface")).alias("surface"),
-    )
-
-
-def _clean_text(text: Column) -> Column:
-    """URL → boundary, LaTeX and possessives out, acronym plurals folded, compound hyphens marked."""
-    from pyspark.sql import functions as F
-
-    out = F.regexp_replace(text, URL_RE, "\u0000")
-    out = F.regexp_replace(out, LATEX_RE, " ")
-    out = F.regexp_replace(out, POSSESSIVE_RE, "")
-    out = F.regexp_replace(out, ACRONYM_PLURAL_RE, "$1")
-    return F.regexp_replace(out, COMPOUND_HYPHEN_RE, "- ")
-
-
-def _ngrams(tokens: Column, words: Column, edge_ok: Column, max_n: int) -> Column:
-    """Every contiguous 1..max_n-gram whose first and last token may be a term edge, as
-    struct<term, surface>, with higher-order functions (no UDF). Formed over the full token sequence,
-    so a stopword inside a phrase stays ("mixture of experts")."""
-    from pyspark.sql import functions as F
-
-    size = F.size(tokens)
-
-    # One-argument lambdas: pyspark's transform()/filter() read a second parameter as the element index.
-    def edges_ok(n: int) -> Callable[[Column], Column]:
-        return lambda i: F.element_at(edge_ok, i) & F.element_at(edge_ok, i + (n - 1))
-
-    def gram(n: int) -> Callable[[Column], Column]:
-        return lambda i: F.struct(
-            F.array_join(F.slice(words, i, n), " ").alias("term"),
-            F.array_join(F.slice(tokens, i, n), " ").alias("surface"),
-        )
-
-    per_n = [
-        F.when(
-            size >= n, F.transform(F.filter(F.sequence(F.lit(1), size - n + 1), edges_ok(n)), gram(n))
-        ).otherwise(F.array().cast("array<struct<term:string,surface:string>>"))
-        for n in range(1, max_n + 1)
-    ]
-    return F.flatten(F.array(*per_n))
-
-
-def _is_content_word(token: Column) -> Column:
-    """A folded word that may open or close a term: no stopword, number or single character."""
-    from pyspark.sql import functions as F
-
-    word = token  # already case-folded, compound marker stripped
-    return (F.length(word) > 1) & ~word.isin(*sorted(STOPWORDS | NUMBER_WORDS)) & ~word.rlike(NUMBER_RE)
+    ddl = ("digest_date date, paper_id string, term string, n_tokens int, tf int, in_title boolean, "
+           "surface string")
+    return clustered.mapInArrow(_extract_batches, ddl)

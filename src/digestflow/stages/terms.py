@@ -16,7 +16,9 @@ def run(ctx: RunContext, _params: Any) -> StageReport:
 
     owned = storage.date_partitions(ctx.dates)
     report = StageReport("terms")
-    ctx.publish("paper_terms", extract_terms(ctx.read("papers", owned)), owned, report)
+    # extract_terms keeps each date's rows in one task (it clusters papers by date before the Python
+    # extraction, whose output Spark cannot see as partitioned): the write needs no shuffle.
+    ctx.publish("paper_terms", extract_terms(ctx.read("papers", owned)), owned, report, clustered=True)
     # One cheap action on what was published, instead of recomputing the extraction to count it.
     totals = (
         ctx.read("paper_terms", owned)
