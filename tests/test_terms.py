@@ -153,3 +153,88 @@ def test_stage_partition_of_a_day_does_not_depend_on_other_days(spark, tmp_path)
     # The same paper on two days yields the same terms on both days.
     shared = both[both["term"] == "effect of rank"]
     assert sorted(shared["digest_date"]) == [D1, D2]
+
+
+def _batches(rows, size):
+    """Arrow batches of ``size`` rows of (digest_date, paper_id, title, abstract), as Spark hands them over."""
+    import pyarrow as pa
+
+    table = pa.table({
+        "digest_date": pa.array([r[0] for r in rows], pa.date32()),
+        "paper_id": [r[1] for r in rows], "title": [r[2] for r in rows], "abstract": [r[3] for r in rows],
+    })
+    return iter(table.to_batches(max_chunksize=size))
+
+
+def _rows_of(batches):
+    return sorted(r for b in batches for r in zip(*b.to_pydict().values(), strict=True))
+
+
+def test_a_paper_listed_twice_is_one_document_even_across_arrow_batches():
+    """The executors' function sees a paper's rows in two batches (batch size 1): still one row per
+    term, its occurrences added up (hand count: 'graph neural networks' once in each listing)."""
+    from digestflow.terms import _extract_batches
+
+    rows = [(D1, "p1", "Graph Neural Networks", "We study graph neural networks."),
+            (D1, "p1", "Graph Neural Networks", "Nothing else here."),
+            (D1, "p2", "Sparse Attention", "Sparse attention is cheap.")]
+    got = _rows_of(_extract_batches(_batches(rows, 1)))
+    by_key = {(r[0], r[1], r[2]): r for r in got}
+    assert len(by_key) == len(got), "a (date, paper, term) key appears twice"
+    # title twice (in_title) + abstract once
+    assert by_key[(D1, "p1", "graph neural networks")][3:] == (3, 3, True, "Graph Neural Networks")
+    assert by_key[(D1, "p2", "sparse attention")][3:] == (2, 2, True, "Sparse attention")
+    assert _rows_of(_extract_batches(_batches(rows, 10))) == got  # batch size changes nothing
+
+
+def test_output_batches_are_bounded_and_change_nothing(monkeypatch):
+    from digestflow import terms
+
+    rows = [(D1, pid, title, abstract) for pid, title, abstract in PAPERS]
+    whole = list(terms._extract_batches(_batches(rows, 100)))
+    monkeypatch.setattr(terms, "BATCH_ROWS", 5)
+    small = list(terms._extract_batches(_batches(rows, 100)))
+    assert len(whole) == 1
+    assert len(small) == len(PAPERS)
+    assert _rows_of(small) == _rows_of(whole)
+
+
+def test_java_white_space_and_word_rules_are_kept():
+    """The rules were Java regexes: ``\\s`` is ASCII white space only, so a no-break space after a full
+    stop is no sentence end (the two words still form a bigram), while a tab is; and ``\\b`` before a
+    URL counts a letter as a word character, so 'seehttp://x.org' is no URL."""
+    from digestflow.terms import paper_terms_of
+
+    nbsp = paper_terms_of([("", "Dense retrieval.\u00a0Sparse models")])
+    assert "retrieval sparse" in nbsp
+    tab = paper_terms_of([("", "Dense retrieval.\tSparse models")])
+    assert "retrieval sparse" not in tab
+    assert "sparse models" in tab
+    glued = paper_terms_of([("", "Try seehttp://example.org now")])
+    assert "seehttp" in {t.split()[0] for t in glued}
+    spaced = paper_terms_of([("", "Try see http://example.org now")])
+    assert not any("example" in t for t in spaced)
+
+
+@pytest.mark.slow
+def test_stage_writes_one_file_per_date_without_a_shuffle(spark, tmp_path):
+    """extract_terms keeps each date in one task, so the write that skips its shuffle still leaves one
+    Parquet file per date partition (with 4 write tasks and 6 dates)."""
+    from digestflow.generate import render_digest
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
+    from digestflow.settings import Settings
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    days = [D1 + dt.timedelta(days=i) for i in range(6)]
+    for i, day in enumerate(days):
+        papers = PAPERS[i % 3:] + PAPERS[: i % 3]
+        text = render_digest(day, [(title, abstract) for _, title, abstract in papers])
+        (landing / f"{day.isoformat()}.txt").write_text(text, encoding="utf-8")
+    settings = Settings.from_env().replace(landing=str(landing), warehouse=str(tmp_path / "wh"), validate=False,
+                                           shuffle_partitions=4)
+    run_stages(make_context(spark=spark, settings=settings, start=days[0], end=days[-1]), ["ingest", "terms"])
+    folders = sorted((tmp_path / "wh" / "paper_terms").glob("digest_date=*"))
+    assert [f.name for f in folders] == [f"digest_date={d}" for d in days]
+    assert [len(list(f.glob("*.parquet"))) for f in folders] == [1] * len(days)

@@ -147,10 +147,11 @@ def _count_candidates(text: str, in_title: bool, found: dict[tuple[str, str], li
     """Add every 1..MAX_N-gram of ``text`` whose two edge words may be term edges to ``found``:
     (term, surface) → [occurrences, in a title]. Formed over the full token sequence of each segment,
     so a stopword inside a phrase stays ("mixture of experts")."""
+    get, noise, split, is_edge = found.get, NOISE_RE.sub, TOKEN_SPLIT_RE.split, _is_edge
     for segment in SEGMENT_RE.split(_clean_text(text)):
-        tokens = TOKEN_SPLIT_RE.split(NOISE_RE.sub(" ", segment).strip(" "))
+        tokens = split(noise(" ", segment).strip(" "))
         words = [(t[:-1] if t.endswith("-") else t).lower() for t in tokens]
-        edge = [_is_edge(w) for w in words]
+        edge = [is_edge(w) for w in words]
         size = len(tokens)
         for i in range(size):
             if not edge[i]:
@@ -158,14 +159,19 @@ def _count_candidates(text: str, in_title: bool, found: dict[tuple[str, str], li
             for end in range(i + 1, min(i + MAX_N, size) + 1):
                 if not edge[end - 1]:
                     continue
-                surface = " ".join(tokens[i:end]).replace("- ", "-")
-                key = (" ".join(words[i:end]), surface[:-1] if surface.endswith("-") else surface)
-                seen = found.get(key)
+                if end - i == 1:
+                    surface = tokens[i]
+                    key = (words[i], surface[:-1] if surface.endswith("-") else surface)
+                else:
+                    surface = " ".join(tokens[i:end]).replace("- ", "-")
+                    key = (" ".join(words[i:end]), surface[:-1] if surface.endswith("-") else surface)
+                seen = get(key)
                 if seen is None:
                     found[key] = [1, in_title]
                 else:
                     seen[0] += 1
-                    seen[1] = seen[1] or in_title
+                    if in_title:
+                        seen[1] = True
 
 
 def paper_terms_of(texts: Iterable[tuple[str, str]]) -> dict[str, tuple[int, bool, str]]:
@@ -217,12 +223,13 @@ def _extract_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBat
     texts: list[tuple[str, str]] = []
 
     def emit(key: tuple[Any, Any]) -> None:
-        date, paper_id = key
-        for term, (tf, in_title, surface) in paper_terms_of(texts).items():
-            out["digest_date"].append(date)
-            out["paper_id"].append(paper_id)
-            out["term"].append(term)
-            out["n_tokens"].append(len(term.split(" ")))
+        found = paper_terms_of(texts)
+        n = len(found)
+        out["digest_date"].extend([key[0]] * n)
+        out["paper_id"].extend([key[1]] * n)
+        out["term"].extend(found)
+        out["n_tokens"].extend([term.count(" ") + 1 for term in found])  # words are never empty or spaced
+        for tf, in_title, surface in found.values():
             out["tf"].append(tf)
             out["in_title"].append(in_title)
             out["surface"].append(surface)
