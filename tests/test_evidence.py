@@ -387,3 +387,43 @@ def test_show_prints_three_titles_under_each_listed_term(evidence_run):
     assert under == expected
     for day, title in under:
         assert carries_riser(title, _abstract(evidence_run, day, title))
+
+
+# The definition pattern as first written (no lookbehind, no possessive parts): the same matches by a
+# simpler, slower route, to check the rewrite on texts built to hit its edges.
+_FIRST_DEFINITION_RE = (
+    r"((?:[\p{L}\p{N}][\p{L}\p{N}'’-]*\s+){1,10})\(\s*(\p{Lu}[\p{L}\p{N}-]{0,8}[\p{Lu}\p{N}][\p{L}\p{N}]{0,2})\s*\)"
+)
+
+
+def test_definition_candidates_by_hand_and_as_first_written(spark):
+    from pyspark.sql import functions as F
+
+    from digestflow.acronyms import definition_candidates
+
+    eleven = " ".join(f"w{i}" for i in range(1, 12))
+    texts = {
+        "plain": ("Large Language Models (LLMs) for code", "We use Low-Rank Adaptation ( LoRA ) here."),
+        "eleven": ("", f"{eleven} (ABC) then"),  # 11 words: the match starts at the 2nd
+        "hyphen": ("", "the x-ray Vision Transformer (ViT) and 'tis Big Model (BM)"),
+        "glued": ("", "word(LLM) and Mixture of Experts(MoE) are not definitions"),
+        "two": ("", "Key Value (KV) cache with Grouped Query (GQA) attention"),
+    }
+    rows = [(pid, title, abstract) for pid, (title, abstract) in texts.items()]
+    papers = spark.createDataFrame(rows, "paper_id string, title string, abstract string")
+    got = {tuple(r) for r in definition_candidates(papers).collect()}
+    expected = {
+        ("plain", "Large Language Models ", "LLMs"),
+        ("plain", "We use Low-Rank Adaptation ", "LoRA"),  # a full stop is no word: the words start after it
+        ("eleven", " ".join(f"w{i}" for i in range(2, 12)) + " ", "ABC"),
+        ("hyphen", "the x-ray Vision Transformer ", "ViT"),
+        ("hyphen", "tis Big Model ", "BM"),  # "'" starts no word: the words start inside "'tis"
+        ("two", "Key Value ", "KV"),
+        ("two", "cache with Grouped Query ", "GQA"),
+    }
+    assert got == expected
+    text = F.concat_ws(" . ", "title", "abstract")
+    first = papers.select("paper_id", F.explode(F.regexp_extract_all(text, F.lit(_FIRST_DEFINITION_RE), 0)).alias("m"))
+    first = first.select("paper_id", F.regexp_extract("m", _FIRST_DEFINITION_RE, 1),
+                         F.regexp_extract("m", _FIRST_DEFINITION_RE, 2)).distinct()
+    assert {tuple(r) for r in first.collect()} == got
