@@ -166,8 +166,13 @@ def _batches(rows, size):
     return iter(table.to_batches(max_chunksize=size))
 
 
+_ROW = ("digest_date", "paper_id", "term", "n_tokens", "tf", "in_title", "surface")
+
+
 def _rows_of(batches):
-    return sorted(r for b in batches for r in zip(*b.to_pydict().values(), strict=True))
+    """Output rows as (digest_date, paper_id, term, n_tokens, tf, in_title, surface) tuples, sorted."""
+    cols = [b.to_pydict() for b in batches]
+    return sorted(r for c in cols for r in zip(*(c[k] for k in _ROW), strict=True))
 
 
 def test_a_paper_listed_twice_is_one_document_even_across_arrow_batches():

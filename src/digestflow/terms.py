@@ -197,18 +197,6 @@ def paper_terms_of(texts: Iterable[tuple[str, str]]) -> dict[str, tuple[int, boo
 
 #: Output rows per Arrow batch handed back to Spark (bounds a worker's memory whatever the input size).
 BATCH_ROWS = 65_536
-_OUT_COLUMNS = ("digest_date", "paper_id", "term", "n_tokens", "tf", "in_title", "surface")
-
-
-def _output_schema() -> pa.Schema:
-    import pyarrow as pa
-
-    return pa.schema([
-        pa.field("digest_date", pa.date32(), False), pa.field("paper_id", pa.string(), False),
-        pa.field("term", pa.string(), False), pa.field("n_tokens", pa.int32(), False),
-        pa.field("tf", pa.int32(), False), pa.field("in_title", pa.bool_(), False),
-        pa.field("surface", pa.string(), False),
-    ])
 
 
 def _extract_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -217,8 +205,10 @@ def _extract_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBat
     next one starts."""
     import pyarrow as pa
 
-    schema = _output_schema()
-    out: dict[str, list[Any]] = {c: [] for c in _OUT_COLUMNS}
+    from digestflow import schemas
+
+    schema = schemas.load("paper_terms").arrow()
+    out: dict[str, list[Any]] = {c: [] for c in schema.names}
     current: tuple[Any, Any] | None = None
     texts: list[tuple[str, str]] = []
 
@@ -267,6 +257,7 @@ def extract_terms(papers: DataFrame) -> DataFrame:
     one document (its occurrences add up). Pure: the result depends only on the rows passed in. All
     rows of a date come out of one task (``write_staged(..., clustered=True)`` may skip its shuffle).
     """
+    from digestflow import schemas
     from digestflow.storage import write_tasks
 
     # Cluster by date once, up front, on the small input (17k texts for the dev corpus), and sort each
@@ -277,6 +268,4 @@ def extract_terms(papers: DataFrame) -> DataFrame:
         .repartition(write_tasks(papers), "digest_date")
         .sortWithinPartitions("digest_date", "paper_id")
     )
-    ddl = ("digest_date date, paper_id string, term string, n_tokens int, tf int, in_title boolean, "
-           "surface string")
-    return clustered.mapInArrow(_extract_batches, ddl)
+    return clustered.mapInArrow(_extract_batches, schemas.load("paper_terms").spark())
