@@ -168,6 +168,41 @@ def test_term_shape_by_word_classes(term, is_term):
     assert has_term_shape(term.split(), word_classes()) is is_term
 
 
+def test_plural_folds_by_hand(spark):
+    """Only the last word folds, only into a singular that is in the vocabulary, the most specific rule
+    first; exceptions, short words and non-plurals stay (expected folds written by hand)."""
+    from digestflow.trends import fold_plurals
+
+    vocabulary = [
+        "model", "models", "large language model", "large language models",  # head noun of a phrase
+        "study", "studies", "key", "keys",  # consonant + ies → y; vowel + ys → y-less s rule
+        "class", "classes", "classe",  # "classes": the (ss)es rule wins over the plain s rule
+        "box", "boxes", "patch", "patches", "graph neural patch", "graph neural patches",
+        "models data",  # the first word never folds
+        "whereas", "wherea",  # folds only because this vocabulary holds "wherea" (real ones do not)
+        "news", "new", "lens", "len",  # listed exceptions
+        "maps", "map", "gpus", "gpu",  # four letters fold, but never after a "u"
+        "bus", "bu", "gas", "ga", "its", "it",  # three letters or fewer: never
+        "analysis", "analysi", "status", "statu",  # -is and -us endings are not plurals
+        "robots",  # its singular is not in the vocabulary
+        "llm agents", "agent",  # the singular must be the whole phrase, not the last word alone
+    ]
+    frame = spark.createDataFrame([(t,) for t in vocabulary], "term string")
+    got = dict(fold_plurals(frame).toPandas().itertuples(index=False))
+    assert got == {
+        "models": "model",
+        "large language models": "large language model",
+        "studies": "study",
+        "keys": "key",
+        "classes": "class",
+        "boxes": "box",
+        "patches": "patch",
+        "graph neural patches": "graph neural patch",
+        "whereas": "wherea",
+        "maps": "map",
+    }
+
+
 def test_bursts_only_decoded_where_they_can_be_active():
     """The shortcut (decode only terms present on the last day with papers) equals decoding all."""
     rng = np.random.default_rng(11)
