@@ -427,3 +427,40 @@ def test_definition_candidates_by_hand_and_as_first_written(spark):
     first = first.select("paper_id", F.regexp_extract("m", _FIRST_DEFINITION_RE, 1),
                          F.regexp_extract("m", _FIRST_DEFINITION_RE, 2)).distinct()
     assert {tuple(r) for r in first.collect()} == got
+
+
+def test_evidence_order_by_hand():
+    """rank_evidence on hand-made hits: the date range, a paper once at its latest date, title before
+    occurrences before date for rising, latest first for falling, paper_id on ties, at most per_term."""
+    from digestflow.evidence import rank_evidence
+
+    d = dt.date
+    hits = pd.DataFrame(
+        [  # term, digest_date, paper_id, tf, in_title, surface
+            ("riser", d(2025, 3, 10), "p1", 1, True, "Riser"),
+            ("riser", d(2025, 3, 11), "p2", 5, False, "riser"),
+            ("riser", d(2025, 3, 12), "p3", 5, False, "riser"),
+            ("riser", d(2025, 3, 12), "p4", 5, False, "riser"),  # ties p3 on everything but paper_id
+            ("riser", d(2025, 3, 9), "p5", 9, True, "riser"),  # before the range: not listed
+            ("riser", d(2025, 3, 10), "p6", 2, False, "riser"),  # listed twice: once, at its latest date
+            ("riser", d(2025, 3, 12), "p6", 1, False, "riser"),
+            ("faller", d(2025, 1, 5), "q1", 9, True, "faller"),
+            ("faller", d(2025, 2, 1), "q2", 1, False, "faller"),
+            ("faller", d(2025, 2, 20), "q3", 1, False, "faller"),
+            ("faller", d(2025, 3, 12), "q4", 3, True, "faller"),  # inside the target window: not baseline
+        ],
+        columns=["term", "digest_date", "paper_id", "tf", "in_title", "surface"],
+    )
+    listed = pd.DataFrame(
+        [
+            ("7d", "rising", 1, "riser", "Riser", d(2025, 3, 10), d(2025, 3, 16)),
+            ("7d", "falling", 1, "faller", "faller", d(2024, 9, 1), d(2025, 3, 9)),
+        ],
+        columns=["window", "list", "rank", "term", "display_form", "lo", "hi"],
+    )
+    got = rank_evidence(hits, listed, per_term=4)
+    order = {t: list(zip(g["paper_id"], g["evidence_rank"], strict=True)) for t, g in got.groupby("term")}
+    assert order["riser"] == [("p1", 1), ("p3", 2), ("p4", 3), ("p2", 4)]  # p6 (tf 1) is fifth: cut
+    assert order["faller"] == [("q3", 1), ("q2", 2), ("q1", 3)]
+    assert got.loc[got["paper_id"] == "q3", "display_form"].item() == "faller"
+    assert rank_evidence(hits, listed, per_term=5).query("paper_id == 'p6'")["digest_date"].item() == d(2025, 3, 12)

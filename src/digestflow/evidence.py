@@ -20,7 +20,7 @@ once, at its latest date there.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -83,7 +83,6 @@ def select_evidence(
     ``paper_terms`` and ``papers`` are the lookback the stage scored, ``forms`` the
     :func:`~digestflow.trends.term_forms` table it counted with, ``trends`` the keyword_trends rows.
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from digestflow.trends import canonical_terms
@@ -93,10 +92,6 @@ def select_evidence(
     listed = listed_terms(trends, top_n)
     if listed.empty:
         return spark.createDataFrame([], schema.spark())
-    wanted = spark.createDataFrame(
-        [tuple(r) for r in listed.itertuples(index=False)],
-        "window string, list string, rank int, term string, display_form string, lo date, hi date",
-    )
     wanted_terms = set(listed["term"])
     terms = spark.createDataFrame([(t,) for t in sorted(wanted_terms)], "term string")
     # Only the listed terms' own forms are read: a filter the Parquet scan applies, not a join of the lookback.
@@ -104,6 +99,9 @@ def select_evidence(
     if forms is not None and len(forms):
         raw |= set(forms.loc[forms["canon"].isin(wanted_terms), "term"])
         raw -= set(forms.loc[~forms["canon"].isin(wanted_terms), "term"])  # a listed word that folds elsewhere
+    # Spark reads the hits: the listed terms' rows of the lookback, one per (term, date, paper). That is
+    # a few papers per listed term, so the ranking below runs on the driver (pandas), as the scoring
+    # does; as Spark windows it was several shuffles of a handful of rows (BENCHMARKS.md).
     hits = (
         canonical_terms(paper_terms.where(F.col("term").isin(*sorted(raw))), forms)
         .join(F.broadcast(terms), "term")
@@ -113,22 +111,48 @@ def select_evidence(
             F.max("in_title").alias("in_title"),
             F.max_by("surface", F.struct("tf", "surface")).alias("surface"),
         )
+        .toPandas()
     )
-    carried = hits.join(F.broadcast(wanted), "term").where(F.col("digest_date").between(F.col("lo"), F.col("hi")))
+    picked = rank_evidence(hits, listed, per_term)
+    if picked.empty:
+        return spark.createDataFrame([], schema.spark())
+    keys = sorted(set(zip(picked["digest_date"], picked["paper_id"], strict=True)))
+    titles = (
+        papers.where(F.col("paper_id").isin(*sorted({k[1] for k in keys})))
+        .select("digest_date", "paper_id", "title")
+        .dropDuplicates(["digest_date", "paper_id"])
+        .toPandas()
+    )
+    out = picked.merge(titles, on=["digest_date", "paper_id"], how="inner").assign(as_of=as_of)
+    return _to_spark(spark, out, schema)
+
+
+def rank_evidence(hits: pd.DataFrame, listed: pd.DataFrame, per_term: int = PER_TERM) -> pd.DataFrame:
+    """Up to ``per_term`` papers for every listed term: ``hits`` (term, digest_date, paper_id, tf, in_title,
+    surface) inside the term's date range, a paper once (its latest date in the range), in the order the
+    module docstring gives, numbered ``evidence_rank`` from 1."""
     group = ["window", "list", "term"]
-    latest = Window.partitionBy(*group, "paper_id").orderBy(F.col("digest_date").desc())
-    once = carried.withColumn("_n", F.row_number().over(latest)).where(F.col("_n") == 1).drop("_n")
-    by_evidence = Window.partitionBy(*group).orderBy(
-        F.when(F.col("list") == "falling", F.col("digest_date")).desc_nulls_last(),
-        F.col("in_title").desc(),
-        F.col("tf").desc(),
-        F.col("digest_date").desc(),
-        F.col("paper_id"),
+    carried = hits.merge(listed, on="term", how="inner")
+    carried = carried[(carried["digest_date"] >= carried["lo"]) & (carried["digest_date"] <= carried["hi"])]
+    if carried.empty:
+        return carried.assign(evidence_rank=pd.Series(dtype="int64"))
+    # A paper listed on several days of the range counts once, at its latest date there.
+    carried = carried.sort_values([*group, "paper_id", "digest_date"], ascending=[True, True, True, True, False])
+    once = carried.drop_duplicates([*group, "paper_id"], keep="first")
+    # Falling terms: latest first. Every other list: title, then occurrences, then latest. Ties: paper_id.
+    latest_first = once["digest_date"].map(dt.date.toordinal).where(once["list"] == "falling", 0)
+    ordered = once.assign(_latest=latest_first, _day=once["digest_date"].map(dt.date.toordinal)).sort_values(
+        [*group, "_latest", "in_title", "tf", "_day", "paper_id"],
+        ascending=[True, True, True, False, False, False, False, True],
+        kind="stable",
     )
-    picked = (
-        once.withColumn("evidence_rank", F.row_number().over(by_evidence))
-        .where(F.col("evidence_rank") <= per_term)
-    )
-    titles = papers.select("digest_date", "paper_id", "title").dropDuplicates(["digest_date", "paper_id"])
-    out = picked.join(titles, ["digest_date", "paper_id"], "inner").withColumn("as_of", F.lit(as_of))
-    return out.select(*[F.col(c.name).cast(c.type).alias(c.name) for c in schema.columns])
+    ordered["evidence_rank"] = ordered.groupby(group, sort=False).cumcount() + 1
+    return ordered[ordered["evidence_rank"] <= per_term].drop(columns=["_latest", "_day", "lo", "hi"])
+
+
+def _to_spark(spark: Any, rows: pd.DataFrame, schema: Any) -> DataFrame:
+    """pandas rows → a Spark DataFrame with exactly the table's columns and types, through Arrow."""
+    import pyarrow as pa
+
+    arrow = pa.Table.from_pandas(rows[schema.names], schema=schema.arrow(), preserve_index=False)
+    return spark.createDataFrame(arrow, schema=schema.spark())
