@@ -20,7 +20,7 @@ once, at its latest date there.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -116,15 +116,14 @@ def select_evidence(
     picked = rank_evidence(hits, listed, per_term)
     if picked.empty:
         return spark.createDataFrame([], schema.spark())
-    keys = sorted(set(zip(picked["digest_date"], picked["paper_id"], strict=True)))
     titles = (
-        papers.where(F.col("paper_id").isin(*sorted({k[1] for k in keys})))
+        papers.where(F.col("paper_id").isin(*sorted(set(picked["paper_id"]))))
         .select("digest_date", "paper_id", "title")
         .dropDuplicates(["digest_date", "paper_id"])
         .toPandas()
     )
     out = picked.merge(titles, on=["digest_date", "paper_id"], how="inner").assign(as_of=as_of)
-    return _to_spark(spark, out, schema)
+    return schema.frame(spark, out)
 
 
 def rank_evidence(hits: pd.DataFrame, listed: pd.DataFrame, per_term: int = PER_TERM) -> pd.DataFrame:
@@ -149,10 +148,3 @@ def rank_evidence(hits: pd.DataFrame, listed: pd.DataFrame, per_term: int = PER_
     ordered["evidence_rank"] = ordered.groupby(group, sort=False).cumcount() + 1
     return ordered[ordered["evidence_rank"] <= per_term].drop(columns=["_latest", "_day", "lo", "hi"])
 
-
-def _to_spark(spark: Any, rows: pd.DataFrame, schema: Any) -> DataFrame:
-    """pandas rows → a Spark DataFrame with exactly the table's columns and types, through Arrow."""
-    import pyarrow as pa
-
-    arrow = pa.Table.from_pandas(rows[schema.names], schema=schema.arrow(), preserve_index=False)
-    return spark.createDataFrame(arrow, schema=schema.spark())

@@ -58,6 +58,14 @@ class TableSchema:
 
         return pa.schema([pa.field(c.name, _arrow_type(c.type), c.nullable) for c in self.columns])
 
+    def frame(self, spark: Any, rows: Any) -> Any:
+        """pandas ``rows`` → a Spark DataFrame with exactly this table's columns and types, through Arrow
+        (NaN → NULL). For results computed on the driver (trend scores, evidence) that a stage publishes."""
+        import pyarrow as pa
+
+        arrow = pa.Table.from_pandas(rows[self.names], schema=self.arrow(), preserve_index=False)
+        return spark.createDataFrame(arrow, schema=self.spark())
+
     def ddl(self) -> str:
         """Spark SQL DDL string: ``name TYPE, …`` (for ``spark.read.schema`` and mapInArrow outputs)."""
         return ", ".join(f"`{c.name}` {c.type}" for c in self.columns)

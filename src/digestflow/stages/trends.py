@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from digestflow import storage
+from digestflow import schemas, storage
 from digestflow.params import load, param, parse_days, parse_days_list, show_days
 from digestflow.pipeline import Read, RunContext, Stage, StageReport
 from digestflow.stages import StageCli
@@ -92,8 +92,8 @@ def run(ctx: RunContext, params: TrendParams) -> StageReport:
 
     report = StageReport("trends", rows_in=len(series))
     owned = [{"as_of": as_of}]
-    ctx.publish("keyword_trends", _frame(ctx, "keyword_trends", result.trends), owned, report)
-    ctx.publish("term_stats", _frame(ctx, "term_stats", result.term_stats), owned, report)
+    ctx.publish("keyword_trends", schemas.load("keyword_trends").frame(ctx.spark, result.trends), owned, report)
+    ctx.publish("term_stats", schemas.load("term_stats").frame(ctx.spark, result.term_stats), owned, report)
     ctx.publish("trend_papers", select_evidence(paper_terms, papers, forms, result.trends, as_of), owned, report)
     report.rows_out = len(result.trends)
     report.details = {
@@ -104,17 +104,6 @@ def run(ctx: RunContext, params: TrendParams) -> StageReport:
         "term_stats_rows": len(result.term_stats),
     }
     return report
-
-
-def _frame(ctx: RunContext, table: str, rows: Any) -> Any:
-    """pandas rows → Spark DataFrame with the table's schema, through Arrow (NaN → NULL)."""
-    import pyarrow as pa
-
-    from digestflow import schemas
-
-    schema = schemas.load(table)
-    arrow = pa.Table.from_pandas(rows[schema.names], schema=schema.arrow(), preserve_index=False)
-    return ctx.spark.createDataFrame(arrow, schema=schema.spark())
 
 
 # --- command line: --show / --show-only print the published partition ---------------------------
