@@ -203,6 +203,48 @@ def test_plural_folds_by_hand(spark):
     }
 
 
+def test_supported_terms_by_hand(spark):
+    """The support filter keeps every term that can reach min_df (by itself or through a fold or an
+    acronym merge) and drops the rest; term_series gives the same rows with and without it."""
+    import pandas as pd
+
+    from digestflow.trends import supported_terms, term_series, term_vocabulary
+
+    d1, d2 = dt.date(2026, 5, 1), dt.date(2026, 5, 2)
+    # (date, paper, term, surface): "agent" has 2 papers but its plural brings a third; "llm" merges into
+    # "large language model"; "rare phrase" (2 papers) and "one-off" (1) cannot reach min_df = 3.
+    rows = [
+        (d1, "p1", "agent", "agent"), (d2, "p2", "agent", "agent"), (d2, "p3", "agents", "agents"),
+        (d1, "p1", "graph", "graph"), (d1, "p4", "graph", "graph"), (d2, "p2", "graph", "Graph"),
+        (d1, "p1", "llm", "LLM"), (d1, "p4", "large language model", "large language model"),
+        (d2, "p3", "large language model", "large language model"),
+        (d1, "p1", "rare phrase", "rare phrase"), (d2, "p2", "rare phrase", "rare phrase"),
+        (d1, "p4", "one-off", "one-off"),
+    ]
+    paper_terms = spark.createDataFrame(
+        [(p, t, len(t.split()), 1, False, s, d) for d, p, t, s in rows],
+        "paper_id string, term string, n_tokens int, tf int, in_title boolean, surface string, digest_date date",
+    )
+    forms = pd.DataFrame({"term": ["agents", "llm"], "canon": ["agent", "large language model"],
+                          "is_alias": [False, True]})
+    vocabulary = term_vocabulary(paper_terms)
+    assert dict(vocabulary.toPandas().itertuples(index=False)) == {
+        "agent": 2, "agents": 1, "graph": 3, "llm": 1, "large language model": 2, "rare phrase": 2, "one-off": 1,
+    }
+    supported = supported_terms(vocabulary, forms, min_df=3)
+    assert supported == ["agent", "agents", "graph", "large language model", "llm"]
+
+    def series(kept):
+        got = term_series(paper_terms, 3, forms, kept).toPandas()
+        return got.assign(days=got["days"].map(list), dfs=got["dfs"].map(list)).sort_values("term").reset_index(drop=True)
+
+    filtered = series(supported)
+    assert filtered["term"].tolist() == ["agent", "graph", "large language model"]
+    assert filtered["df_all"].tolist() == [3, 3, 3]
+    assert filtered["display_form"].tolist() == ["agent", "graph", "large language model (LLM)"]
+    pd.testing.assert_frame_equal(filtered, series(None))
+
+
 def test_bursts_only_decoded_where_they_can_be_active():
     """The shortcut (decode only terms present on the last day with papers) equals decoding all."""
     rng = np.random.default_rng(11)

@@ -86,6 +86,44 @@ def test_every_suite_builds_real_ge_expectations(spark) -> None:
         assert severities <= set(validate.SEVERITIES)
 
 
+def test_suites_equal_those_built_with_add_expectation(spark) -> None:
+    """The suites are built through the constructor (fast); GE's own add_expectation, one at a time, gives
+    the same expectations in the same order for every table and engine."""
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    gx = validate.gx_context()
+    for table in sorted(schemas.tables()):
+        for engine in ("pandas", "spark"):
+            spec = validate.load_suite(table, engine)
+            reference = gx.gx.ExpectationSuite(name=f"reference-{table}-{engine}")
+            for exp in spec.expectations:
+                reference.add_expectation(ExpectationConfiguration(
+                    type=exp["type"], kwargs=dict(exp["kwargs"]), meta=dict(exp.get("meta") or {}),
+                    severity=exp.get("severity", "critical"),
+                ).to_domain_obj())
+            built = gx.suite(spec, name=f"built-{table}-{engine}")
+            assert [e.configuration.to_json_dict() for e in built.expectations] == [
+                e.configuration.to_json_dict() for e in reference.expectations
+            ], (table, engine)
+
+
+def test_written_schema_is_what_spark_reads(spark, tmp_path) -> None:
+    """The gate's footer shortcut gives exactly Spark's inferred schema, for every table's declared types
+    (non-null fields, arrays, dates, timestamps) written by Spark, and for a file pyarrow wrote."""
+    import pyarrow as pa
+
+    for table in sorted(schemas.tables()):
+        schema = schemas.load(table)
+        folder = tmp_path / table
+        spark.createDataFrame([], schema.spark()).coalesce(1).write.parquet(storage.uri(folder))
+        (written,) = sorted(folder.glob("*.parquet"))
+        assert validate.SPARK_ROW_METADATA in (pq.read_schema(written).metadata or {}), table
+        assert validate.written_schema(spark, written) == spark.read.parquet(storage.uri(written)).schema, table
+    foreign = tmp_path / "foreign.parquet"
+    pq.write_table(pa.table({"a": pa.array([1], pa.int32()), "b": pa.array([["x"]], pa.list_(pa.string()))}), foreign)
+    assert validate.written_schema(spark, foreign) == spark.read.parquet(storage.uri(foreign)).schema
+
+
 def test_reject_reasons_come_from_the_parser_not_a_copy() -> None:
     raw = (resource_dir("expectations") / "rejects.json").read_text()
     assert "title_without_abstract" not in raw

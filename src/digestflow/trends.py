@@ -48,8 +48,10 @@ __all__ = [
     "parse_days",
     "score_trends",
     "sen_slope_rows",
+    "supported_terms",
     "term_forms",
     "term_series",
+    "term_vocabulary",
     "termhood",
     "word_classes",
 ]
@@ -164,6 +166,7 @@ def term_forms(
     papers: DataFrame | None = None,
     min_definitions: int = 2,
     min_definition_share: float = 2 / 3,
+    vocabulary: DataFrame | None = None,
 ) -> pd.DataFrame:
     """Every paper_terms form that is not its own term: ``(term, canon, is_alias)``, small (pandas).
 
@@ -179,15 +182,42 @@ def term_forms(
       form is "<expansion> (<acronym>)".
 
     :func:`term_series` and :func:`digestflow.evidence.select_evidence` both apply this table, so
-    the papers listed as evidence are exactly the papers counted.
+    the papers listed as evidence are exactly the papers counted. ``vocabulary``: the lookback's
+    :func:`term_vocabulary`, when the caller already holds it (persisted); else computed here.
     """
 
 
+    if vocabulary is not None:
+        return _term_forms(paper_terms, vocabulary.select("term"), papers, min_definitions, min_definition_share)
     vocabulary = paper_terms.select("term").distinct().persist()  # read twice below, then dropped
     try:
         return _term_forms(paper_terms, vocabulary, papers, min_definitions, min_definition_share)
     finally:
         vocabulary.unpersist()
+
+
+def term_vocabulary(paper_terms: DataFrame) -> DataFrame:
+    """``(term, rows)``: every term of ``paper_terms`` and its rows, i.e. the (digest_date, paper_id) pairs
+    that mention it (the table's key is digest_date, paper_id, term). The trends stage persists it and
+    hands it to :func:`term_forms` (its vocabulary) and :func:`supported_terms` (its support)."""
+    from pyspark.sql import functions as F
+
+    return paper_terms.groupBy("term").agg(F.count(F.lit(1)).alias("rows"))
+
+
+def supported_terms(vocabulary: DataFrame, forms: pd.DataFrame, min_df: int) -> list[str]:
+    """The raw terms whose rows can count towards a canonical term with ``min_df`` papers or more.
+
+    A superset, exact for :func:`term_series`: a term with ``min_df`` rows or more, or a term on either
+    side of a fold or merge (``forms``). Any other term is its own canonical term and nothing folds into
+    it, so its papers are its rows, fewer than ``min_df``: :func:`term_series` would drop it anyway.
+    Dropping such rows before the shuffle keeps the output the same and the shuffle ~half as big
+    (about half of a lookback's rows are terms seen in one or two papers; BENCHMARKS.md).
+    """
+    from pyspark.sql import functions as F
+
+    frequent = vocabulary.where(F.col("rows") >= min_df).select("term").toPandas()["term"]
+    return sorted(set(frequent) | set(forms["term"]) | set(forms["canon"]))
 
 
 def _term_forms(
@@ -264,7 +294,9 @@ def canonical_terms(paper_terms: DataFrame, forms: pd.DataFrame | None = None) -
     )
 
 
-def term_series(paper_terms: DataFrame, min_df: int, forms: pd.DataFrame | None = None) -> DataFrame:
+def term_series(
+    paper_terms: DataFrame, min_df: int, forms: pd.DataFrame | None = None, supported: Sequence[str] | None = None
+) -> DataFrame:
     """Per canonical term with ≥ ``min_df`` papers: display form, totals and daily document frequency.
 
     Columns: term, display_form, n_tokens, df_all (papers), df_own_all (papers with a form that is not
@@ -272,10 +304,18 @@ def term_series(paper_terms: DataFrame, min_df: int, forms: pd.DataFrame | None 
     each of those days). A paper is counted once per term and day even when several variants
     ("adapter", "adapters", "Adapter", or "LLM" and "large language models") fold into the term.
     ``forms`` is :func:`term_forms`' table (plural folds only when None). One shuffle by term serves
-    the per-paper, per-day, per-term and display-form aggregations.
+    the per-paper, per-day, per-term and display-form aggregations. ``supported``
+    (:func:`supported_terms`): only these terms' rows enter that shuffle; the result is the same.
     """
     from pyspark.sql import functions as F
 
+    if supported is not None:
+        import pyarrow as pa
+
+        table = paper_terms.sparkSession.createDataFrame(
+            pa.table({"term": pa.array(list(supported), pa.string())}), "term string"
+        )
+        paper_terms = paper_terms.join(F.broadcast(table), "term", "left_semi")
     canonical = canonical_terms(paper_terms, forms).select(
         "term", "digest_date", "paper_id", "tf", "surface", "n_tokens", "is_alias"
     ).repartition("term")

@@ -233,18 +233,25 @@ class _Gx:
     def suite_of(self, name: str, expectations: Sequence[Mapping[str, Any]]) -> Any:
         from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-        suite = self.gx.ExpectationSuite(name=name)
+        # Passed to the constructor, which keeps each as it is: add_expectation would compare every new
+        # expectation with all earlier ones through pydantic dicts (1.8 s for a run's ten suites), and
+        # add_expectation_configuration would even merge two of the same type on the same column (two
+        # length ranges of different severity). Exact repeats, which add_expectation drops, are dropped here.
+        built, seen = [], set()
         for exp in expectations:
+            identity = json.dumps([exp["type"], exp["kwargs"], exp.get("severity", "critical")], sort_keys=True,
+                                  default=str)
+            if identity in seen:
+                continue
+            seen.add(identity)
             config = ExpectationConfiguration(
                 type=exp["type"],
                 kwargs=dict(exp["kwargs"]),
                 meta=dict(exp.get("meta") or {}),
                 severity=exp.get("severity", "critical"),
             )
-            # add_expectation, not add_expectation_configuration: the latter replaces an expectation of
-            # the same type on the same column (two length ranges of different severity would merge).
-            suite.add_expectation(config.to_domain_obj())
-        return suite
+            built.append(config.to_domain_obj())
+        return self.gx.ExpectationSuite(name=name, expectations=built)
 
     def site(self, docs_dir: Path) -> _Site:
         """The Data Docs site of one folder, with its result and suite stores (several per process in tests)."""
@@ -484,12 +491,47 @@ def read_frame(
 
     schema = schemas.load(table)
     declared = schema.spark()
-    written = spark.read.parquet(storage.uri(first)).schema
+    written = written_schema(spark, first)
     fields = [f for f in written.fields if f.name not in schema.partition_by]
     fields += [declared[c] for c in schema.partition_by]
     reader = spark.read.schema(T.StructType(fields)).option("basePath", storage.uri(root))
     df = reader.parquet(*[storage.uri(p) for p in paths])
     return df if partition_filter is None else df.where(partition_filter)
+
+
+#: Footer key under which Spark's Parquet writer stores the Spark schema of the file's rows.
+SPARK_ROW_METADATA = b"org.apache.spark.sql.parquet.row.metadata"
+
+
+def written_schema(spark: SparkSession, path: Path) -> Any:
+    """The schema Spark infers for one Parquet file (``spark.read.parquet(path).schema``), without the
+    footer-reading Spark job that inference runs for every call.
+
+    A file Spark wrote holds its Spark schema in the footer (:data:`SPARK_ROW_METADATA`), and Spark's
+    reader takes the schema from there; a file source makes every field nullable. Files without the
+    key (written by other tools) go through Spark's own inference. tests/test_validate.py checks both
+    against Spark's answer for every table.
+    """
+    import pyarrow.parquet as pq
+    from pyspark.sql import types as T
+
+    raw = (pq.read_schema(path).metadata or {}).get(SPARK_ROW_METADATA)
+    if raw is None:
+        return spark.read.parquet(storage.uri(path)).schema
+    return T.StructType.fromJson(_as_nullable(json.loads(raw)))
+
+
+def _as_nullable(node: Any) -> Any:
+    """Spark's ``asNullable`` on a schema's JSON: every field nullable, every array/map value too."""
+    if isinstance(node, dict):
+        out = {k: _as_nullable(v) for k, v in node.items()}
+        for key in ("nullable", "containsNull", "valueContainsNull"):
+            if key in out:
+                out[key] = True
+        return out
+    if isinstance(node, list):
+        return [_as_nullable(v) for v in node]
+    return node
 
 
 def partition_counts(

@@ -78,15 +78,28 @@ def lookback(ctx: RunContext, params: TrendParams) -> list[dt.date]:
 def run(ctx: RunContext, params: TrendParams) -> StageReport:
     """Score every term of the lookback; publish the as_of partition of the three tables."""
     from digestflow.evidence import select_evidence
-    from digestflow.trends import TermCounts, daily_volume, score_trends, term_forms, term_series
+    from digestflow.trends import (
+        TermCounts,
+        daily_volume,
+        score_trends,
+        supported_terms,
+        term_forms,
+        term_series,
+        term_vocabulary,
+    )
 
     as_of = ctx.end
     days = params.lookback_days(as_of)
     partitions = storage.date_partitions(days)
     paper_terms, papers = ctx.read("paper_terms", partitions), ctx.read("papers", partitions)
     # Plural folds and acronym merges, decided once over the lookback: counted and evidence use the same.
-    forms = term_forms(paper_terms, papers, params.acronym_min_definitions, params.acronym_min_share)
-    series = term_series(paper_terms, params.min_df, forms).toPandas()
+    vocabulary = term_vocabulary(paper_terms).persist()  # the folds' vocabulary and each term's support
+    try:
+        forms = term_forms(paper_terms, papers, params.acronym_min_definitions, params.acronym_min_share, vocabulary)
+        supported = supported_terms(vocabulary, forms, params.min_df)
+    finally:
+        vocabulary.unpersist()
+    series = term_series(paper_terms, params.min_df, forms, supported).toPandas()
     volume = daily_volume(papers).toPandas()
     result = score_trends(TermCounts.from_frames(series, volume, days), as_of, params)
 
