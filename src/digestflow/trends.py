@@ -212,7 +212,7 @@ def supported_terms(vocabulary: DataFrame, forms: pd.DataFrame, min_df: int) -> 
     side of a fold or merge (``forms``). Any other term is its own canonical term and nothing folds into
     it, so its papers are its rows, fewer than ``min_df``: :func:`term_series` would drop it anyway.
     Dropping such rows before the shuffle keeps the output the same and the shuffle ~half as big
-    (about half of a lookback's rows are terms seen in one or two papers; BENCHMARKS.md).
+    (a third to a half of a lookback's rows are terms seen in one or two papers; BENCHMARKS.md).
     """
     from pyspark.sql import functions as F
 
