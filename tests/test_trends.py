@@ -206,8 +206,6 @@ def test_plural_folds_by_hand(spark):
 def test_supported_terms_by_hand(spark):
     """The support filter keeps every term that can reach min_df (by itself or through a fold or an
     acronym merge) and drops the rest; term_series gives the same rows with and without it."""
-    import pandas as pd
-
     from digestflow.trends import supported_terms, term_series, term_vocabulary
 
     d1, d2 = dt.date(2026, 5, 1), dt.date(2026, 5, 2)
