@@ -85,7 +85,7 @@ def select_evidence(
     """
     from pyspark.sql import functions as F
 
-    from digestflow.trends import canonical_terms
+    from digestflow.trends import canonical_terms, term_frame
 
     spark = paper_terms.sparkSession
     schema = schemas.load("trend_papers")
@@ -93,7 +93,7 @@ def select_evidence(
     if listed.empty:
         return spark.createDataFrame([], schema.spark())
     wanted_terms = set(listed["term"])
-    terms = spark.createDataFrame([(t,) for t in sorted(wanted_terms)], "term string")
+    terms = term_frame(spark, wanted_terms)
     # Only the listed terms' own forms are read: a filter the Parquet scan applies, not a join of the lookback.
     raw = set(wanted_terms)
     if forms is not None and len(forms):

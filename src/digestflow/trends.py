@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -33,7 +33,7 @@ from digestflow.params import parse_days
 from digestflow.stages.trends import TrendParams
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = [
     "TermCounts",
@@ -50,6 +50,7 @@ __all__ = [
     "sen_slope_rows",
     "supported_terms",
     "term_forms",
+    "term_frame",
     "term_series",
     "term_vocabulary",
     "termhood",
@@ -185,15 +186,22 @@ def term_forms(
     the papers listed as evidence are exactly the papers counted. ``vocabulary``: the lookback's
     :func:`term_vocabulary`, when the caller already holds it (persisted); else computed here.
     """
-
-
-    if vocabulary is not None:
-        return _term_forms(paper_terms, vocabulary.select("term"), papers, min_definitions, min_definition_share)
-    vocabulary = paper_terms.select("term").distinct().persist()  # read twice below, then dropped
+    own = vocabulary is None
+    if own:
+        vocabulary = term_vocabulary(paper_terms).persist()  # read twice below, then dropped
     try:
-        return _term_forms(paper_terms, vocabulary, papers, min_definitions, min_definition_share)
+        return _term_forms(paper_terms, vocabulary.select("term"), papers, min_definitions, min_definition_share)
     finally:
-        vocabulary.unpersist()
+        if own:
+            vocabulary.unpersist()
+
+
+def term_frame(spark: SparkSession, terms: Iterable[str]) -> DataFrame:
+    """A one-column (``term string``) DataFrame of ``terms``, through Arrow: the small side of the
+    broadcast joins that pick a set of terms out of the lookback."""
+    import pyarrow as pa
+
+    return spark.createDataFrame(pa.table({"term": pa.array(sorted(set(terms)), pa.string())}), "term string")
 
 
 def term_vocabulary(paper_terms: DataFrame) -> DataFrame:
@@ -245,8 +253,7 @@ def _term_forms(
     forms = sorted(set(pairs["acronym"]) | set(pairs["expansion"]))
     known = {
         r["term"]
-        for r in vocabulary.join(F.broadcast(spark.createDataFrame([(f,) for f in forms], "term string")), "term")
-        .collect()
+        for r in vocabulary.join(F.broadcast(term_frame(spark, forms)), "term").collect()
     }
     pairs = pairs[pairs["acronym"].isin(known) & pairs["expansion"].isin(known)]
     pairs = pairs.assign(
@@ -310,12 +317,7 @@ def term_series(
     from pyspark.sql import functions as F
 
     if supported is not None:
-        import pyarrow as pa
-
-        table = paper_terms.sparkSession.createDataFrame(
-            pa.table({"term": pa.array(list(supported), pa.string())}), "term string"
-        )
-        paper_terms = paper_terms.join(F.broadcast(table), "term", "left_semi")
+        paper_terms = paper_terms.join(F.broadcast(term_frame(paper_terms.sparkSession, supported)), "term", "left_semi")
     canonical = canonical_terms(paper_terms, forms).select(
         "term", "digest_date", "paper_id", "tf", "surface", "n_tokens", "is_alias"
     ).repartition("term")
