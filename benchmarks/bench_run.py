@@ -44,6 +44,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_SECONDS = 0.2
 DIGESTFLOW, SCRIPT = "digestflow run", "naive_pipeline.py"
+STAGES = ("ingest", "terms", "embed", "trends", "erank", "marts")  # the lines of its end-of-run report
 
 
 def tree_rss(root: psutil.Process) -> int:
@@ -108,10 +109,15 @@ def pair(landing: Path, start: str, end: str, tmp: Path, repeat: int, validate: 
             peaks[name] = max(peaks[name], peak)
             print(f"  {name:18} {secs:8.1f} s  peak RSS {peak / 2**20:7.0f} MiB  (load {os.getloadavg()[0]:.1f})",
                   flush=True)
+            text = (tmp / f"{name.split()[0]}-{i}.log").read_text(errors="replace")
             if name == SCRIPT:  # its own per-step seconds, one line
-                steps = [line.split() for line in (tmp / f"{name.split()[0]}-{i}.log").read_text().splitlines()]
+                steps = [line.split() for line in text.splitlines()]
                 print("    " + ", ".join(f"{' '.join(w[:-2])} {w[-2]}" for w in steps if len(w) >= 3 and w[-1] == "s"),
                       flush=True)
+            else:  # digestflow's stage report lines ("terms: 8507 in, … 20.4s"), one line
+                stages = [line.split(":")[0] + " " + line.rsplit(" ", 1)[-1] for line in text.splitlines()
+                          if line.split(":")[0] in STAGES and line.rstrip().endswith("s")]
+                print("    " + ", ".join(stages), flush=True)
         papers = count_papers(tmp / f"naive-{i}")
         shutil.rmtree(tmp / f"wh-{i}", ignore_errors=True)
         shutil.rmtree(tmp / f"naive-{i}", ignore_errors=True)
