@@ -204,6 +204,23 @@ def test_output_batches_are_bounded_and_change_nothing(monkeypatch):
     assert _rows_of(small) == _rows_of(whole)
 
 
+def test_rows_come_out_in_key_order():
+    """Input sorted by (date, paper), as extract_terms hands it over: the output rows are in (date, paper,
+    term) order, the order the staged write sorts by, so that sort passes over ordered rows. Terms of
+    one paper would otherwise come out in the order they were first met ('sparse attention' before
+    'attention' here)."""
+    from digestflow.terms import _extract_batches
+
+    rows = [(D1, "p1", "Sparse Attention", "Attention is all we study."),
+            (D1, "p2", "Graph Neural Networks", "Zebra models and graph networks."),
+            (D2, "p0", "Low-Rank Adaptation", "Adapters.")]
+    for size in (1, 2, 10):
+        keys = [k for b in _extract_batches(_batches(rows, size)) for k in
+                zip(*(b.to_pydict()[c] for c in ("digest_date", "paper_id", "term")), strict=True)]
+        assert keys == sorted(keys), f"batch size {size}: rows not in key order"
+        assert keys.index((D1, "p1", "attention")) < keys.index((D1, "p1", "sparse attention"))
+
+
 def test_java_white_space_and_word_rules_are_kept():
     """The rules were Java regexes: ``\\s`` is ASCII white space only, so a no-break space after a full
     stop is no sentence end (the two words still form a bigram), while a tab is; and ``\\b`` before a

@@ -214,12 +214,17 @@ def _extract_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBat
 
     def emit(key: tuple[Any, Any]) -> None:
         found = paper_terms_of(texts)
-        n = len(found)
+        # In key order (the input is sorted by date and paper): the staged write's sort by (digest_date,
+        # paper_id, term) then passes over ordered rows (1.94 M rows of the dev days: write 5.9 -> 4.8 s
+        # warm; the key is unique, so the files are the same as before, row for row).
+        ordered = sorted(found)
+        n = len(ordered)
         out["digest_date"].extend([key[0]] * n)
         out["paper_id"].extend([key[1]] * n)
-        out["term"].extend(found)
-        out["n_tokens"].extend([term.count(" ") + 1 for term in found])  # words are never empty or spaced
-        for tf, in_title, surface in found.values():
+        out["term"].extend(ordered)
+        out["n_tokens"].extend([term.count(" ") + 1 for term in ordered])  # words are never empty or spaced
+        for term in ordered:
+            tf, in_title, surface = found[term]
             out["tf"].append(tf)
             out["in_title"].append(in_title)
             out["surface"].append(surface)
