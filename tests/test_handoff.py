@@ -42,6 +42,21 @@ def _in_memory(df) -> bool:
     return "InMemoryRelation" in df._jdf.queryExecution().optimizedPlan().toString()
 
 
+def test_the_full_run_keeps_what_a_later_stage_reads_whole_not_paper_terms() -> None:
+    """From the declarations of the six stages (by hand): papers (read by terms, embed, trends, marts),
+    rejects (marts), embeddings (erank), keyword_trends (erank, marts), term_stats and erank_stats
+    (marts) are kept; paper_terms is not, since its two readers (trends' lookback, erank's term
+    windows) read a window of it from the warehouse; the marts are read by no later stage."""
+    from digestflow.pipeline import handoff_tables
+    from digestflow.stages import STAGES
+
+    order = ["ingest", "terms", "embed", "trends", "erank", "marts"]
+    assert handoff_tables([STAGES[n] for n in order]) == {
+        "papers", "rejects", "embeddings", "keyword_trends", "term_stats", "erank_stats"}
+    assert handoff_tables([STAGES[n] for n in ["terms", "trends"]]) == set()
+    assert handoff_tables([STAGES[n] for n in ["ingest", "embed"]]) == {"papers"}
+
+
 def test_tables_are_equal_with_and_without_the_handoff(spark, landing, tmp_path) -> None:
     end = START + dt.timedelta(days=20)
     for handoff in (False, True):

@@ -104,6 +104,11 @@ class Read:
       partition (a digest) must have one (per-paper tables derived from papers: paper_terms, embeddings);
     * ``"any"``: at least one partition among ``dates``;
     * ``"optional"``: nothing (the stage copes without it, e.g. term sets without keyword_trends).
+
+    ``handoff``: this read may be served from the run's hand-off (the table kept in Spark's cache since
+    the stage that published it). ``False`` for a window of a large table (paper_terms' lookback): a
+    pruned read of the window's Parquet files is cheaper than caching every row of the run for it
+    (BENCHMARKS.md, session 20). A table is kept only if a later read of this run allows it.
     """
 
     table: str
@@ -111,6 +116,7 @@ class Read:
     scope: str = "the run's dates"  # how ``dates`` reads, for docs and --help
     need: Literal["every", "any", "optional"] = "any"
     column: str = "digest_date"
+    handoff: bool = True
 
 
 @dataclass(frozen=True)
@@ -390,13 +396,9 @@ def run_stages(
         gate.warm()
         gate.begin(ctx)
     # Keep a table in memory from the stage that writes it to the last stage of this run that reads it.
-    last_reader: dict[str, int] = {}
-    for i, stage in enumerate(stages):
-        for read in stage.reads:
-            last_reader[read.table] = i
-    written_at = {t: i for i, s in enumerate(stages) for t in s.writes}
+    last_reader = last_readers(stages)
     if ctx.settings.handoff:
-        ctx.handoff |= {t for t, i in written_at.items() if last_reader.get(t, -1) > i}
+        ctx.handoff |= handoff_tables(stages)
     reports = []
     try:
         reports = _run_each(ctx, stages, made_by, on_report, last_reader)
@@ -410,6 +412,18 @@ def run_stages(
         raise GateFailed("\n".join(blocked))  # staging kept for inspection; `digestflow gc` removes it
     storage.clean_staging(ctx.warehouse, ctx.run_id)
     return reports
+
+
+def last_readers(stages: Sequence[Stage]) -> dict[str, int]:
+    """table → index of the last stage in ``stages`` with a read of it that the hand-off may serve."""
+    return {read.table: i for i, stage in enumerate(stages) for read in stage.reads if read.handoff}
+
+
+def handoff_tables(stages: Sequence[Stage]) -> set[str]:
+    """The tables a run of ``stages`` keeps in memory: written by one stage, read (hand-off allowed) by
+    a later one."""
+    last = last_readers(stages)
+    return {t for i, s in enumerate(stages) for t in s.writes if last.get(t, -1) > i}
 
 
 def _run_each(

@@ -171,7 +171,7 @@ STAGE = Stage(
     reads=(
         Read("embeddings", need="every"),
         Read("paper_terms", term_dates, "the 28-day windows of the run's as_of dates with keyword_trends",
-             need="optional"),
+             need="optional", handoff=False),
         Read("keyword_trends", lambda ctx, c: ctx.dates, "the run's dates (as_of)", need="optional",
              column="as_of"),
     ),

@@ -165,7 +165,9 @@ STAGE = Stage(
     log-odds z with an informative Dirichlet prior, Kleinberg bursts, Mann–Kendall/Sen, termhood and
     plural folding over the whole lookback.""",
     reads=(
-        Read("paper_terms", lookback, "the lookback: longest window + baseline, ending at as_of", need="every"),
+        # A window of the biggest table: a pruned Parquet read, not a cache of every row of the run.
+        Read("paper_terms", lookback, "the lookback: longest window + baseline, ending at as_of", need="every",
+             handoff=False),
         Read("papers", lookback, "the lookback: longest window + baseline, ending at as_of"),
     ),
     writes=("keyword_trends", "term_stats", "trend_papers"),
