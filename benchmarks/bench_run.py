@@ -40,11 +40,11 @@ import time
 from pathlib import Path
 
 import psutil
+from bench_day import stage_seconds  # benchmarks/ is on sys.path when this file runs as a script
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_SECONDS = 0.2
 DIGESTFLOW, SCRIPT = "digestflow run", "naive_pipeline.py"
-STAGES = ("ingest", "terms", "embed", "trends", "erank", "marts")  # the lines of its end-of-run report
 
 
 def tree_rss(root: psutil.Process) -> int:
@@ -114,10 +114,8 @@ def pair(landing: Path, start: str, end: str, tmp: Path, repeat: int, validate: 
                 steps = [line.split() for line in text.splitlines()]
                 print("    " + ", ".join(f"{' '.join(w[:-2])} {w[-2]}" for w in steps if len(w) >= 3 and w[-1] == "s"),
                       flush=True)
-            else:  # digestflow's stage report lines ("terms: 8507 in, … 20.4s"), one line
-                stages = [line.split(":")[0] + " " + line.rsplit(" ", 1)[-1] for line in text.splitlines()
-                          if line.split(":")[0] in STAGES and line.rstrip().endswith("s")]
-                print("    " + ", ".join(stages), flush=True)
+            else:  # digestflow's stage seconds (its end-of-run report), one line
+                print("    " + ", ".join(f"{k} {v:.1f}s" for k, v in stage_seconds(text).items()), flush=True)
         papers = count_papers(tmp / f"naive-{i}")
         shutil.rmtree(tmp / f"wh-{i}", ignore_errors=True)
         shutil.rmtree(tmp / f"naive-{i}", ignore_errors=True)
