@@ -702,3 +702,50 @@ def test_without_the_vendored_assets_the_gate_still_runs_and_says_what_to_instal
     index = warehouse / "_data_docs" / "index.html"
     assert "https://code.jquery.com/jquery-3.7.1.min.js" in datadocs.remote_links(index)
     assert not (warehouse / "_data_docs" / "static" / "vendor").exists()
+
+
+def test_only_structural_suites_without_derived_columns_are_one_pass() -> None:
+    """By hand from the suite files: paper_terms and embeddings carry only the generated schema rules
+    (columns, types, not-null), papers and keyword_trends carry semantic rules and helper columns."""
+    assert validate.load_suite("paper_terms", "spark").one_pass
+    assert validate.load_suite("embeddings", "spark").one_pass
+    assert not validate.load_suite("papers", "spark").one_pass
+    assert not validate.load_suite("keyword_trends", "spark").one_pass
+
+
+@pytest.mark.slow
+def test_a_null_in_paper_terms_blocks_its_partition_without_caching_the_staged_rows(spark, tmp_path, monkeypatch) -> None:
+    """paper_terms through the real write → audit → publish path on GE's Spark engine: the staged rows are
+    scanned once, not cached (a one-pass suite over footer counts), and a NULL surface on day 2 still
+    blocks day 2 alone while day 1 publishes."""
+    from pyspark.sql import types as T
+    from pyspark.sql.classic.dataframe import DataFrame
+
+    monkeypatch.setattr(validate, "PANDAS_MAX_ROWS", 0)
+    cached: list[list[str]] = []
+    real_persist = DataFrame.persist
+
+    def spy(self, *args, **kwargs):
+        cached.append(self.columns)
+        return real_persist(self, *args, **kwargs)
+
+    monkeypatch.setattr(DataFrame, "persist", spy)
+    day1, day2 = DAYS[0], DAYS[1]
+    rows = [{"paper_id": f"2503.{i:05d}", "term": t, "n_tokens": t.count(" ") + 1, "tf": 1 + i, "in_title": i == 0,
+             "surface": t.title(), "digest_date": d}
+            for d in (day1, day2) for i in range(3) for t in ("low rank", "adapter")]
+    rows[7]["surface"] = None  # day 2, second paper, "adapter"
+    nullable = T.StructType([T.StructField(f.name, f.dataType, True) for f in schemas.load("paper_terms").spark().fields])
+    warehouse = tmp_path / "wh"
+    settings = Settings.from_env().replace(warehouse=str(warehouse), validate=True)
+    ctx = make_context(spark=spark, settings=settings, start=day1, end=day2, today=day2)
+    report = StageReport("terms")
+    ctx.publish("paper_terms", spark.createDataFrame(rows, nullable), storage.date_partitions([day1, day2]), report)
+    assert cached == []  # the gate read the staged files once, uncached
+    assert report.partitions == 1
+    assert not (warehouse / "paper_terms" / f"digest_date={day2}").exists()
+    published = pq.read_table(warehouse / "paper_terms" / f"digest_date={day1}").to_pylist()
+    assert len(published) == 6
+    (message,) = report.blocked
+    assert f"paper_terms digest_date={day2}: NOT PUBLISHED" in message
+    assert "expect_column_values_to_not_be_null(surface): 1 row" in message
