@@ -101,7 +101,7 @@ def select_evidence(
         raw -= set(forms.loc[~forms["canon"].isin(wanted_terms), "term"])  # a listed word that folds elsewhere
     # Spark reads the hits: the listed terms' rows of the lookback, one per (term, date, paper). That is
     # a few papers per listed term, so the ranking below runs on the driver (pandas), as the scoring
-    # does; as Spark windows it was several shuffles of a handful of rows (BENCHMARKS.md).
+    # does; as Spark windows it was shuffles of ~10⁴ rows (BENCHMARKS.md, session 18).
     hits = (
         canonical_terms(paper_terms.where(F.col("term").isin(*sorted(raw))), forms)
         .join(F.broadcast(terms), "term")

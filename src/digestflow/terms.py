@@ -21,9 +21,11 @@ point:
 7. Case is folded for the term; the paper's most frequent surface form is kept beside it.
 
 Why Python and not Spark SQL expressions: the same rules as built-in expressions (regexp_replace,
-split, higher-order ``transform``/``filter``/``slice``, two group-bys over the ~2M candidate rows) cost
-the JVM 46 CPU-s for the 521 dev days; this function takes 13 CPU-s in one process, and the stage runs
-it in every executor core at once (BENCHMARKS.md). The rules were first written as Java regexes, and the
+split, higher-order ``transform``/``filter``/``slice``, two group-bys over the ~2M candidate rows) took
+35 s + 9 s of Spark jobs for the 521 dev days (BENCHMARKS.md, session 17); this function takes 6.1 CPU-s
+for their 8,507 papers in one process, 8.5 CPU-s with the Arrow rows built (``_extract_batches``; 0.77
+CPU-ms per paper on the synthetic corpora, session 21), and the stage runs it in every executor core at
+once. The rules were first written as Java regexes, and the
 patterns below keep Java's meanings where Python's differ (``\s`` is ASCII white space, ``\b`` counts
 letters, decimal digits and ``_`` as word characters, ``$`` also matches before a final line
 terminator, ``(?i)`` folds ASCII only): the Python version gives the same 1,941,944 rows as the Spark

@@ -128,7 +128,8 @@ def _singular_candidates(term: Column) -> Column:
     A term is words joined by one space (schemas/paper_terms.json), so its last word is what follows
     the last space and its head everything before, that space included. String functions, not
     ``regexp_extract(term, "(\\S+)$")``: Java tries that pattern at every start position, and over the
-    711,135 distinct terms of the 521 dev days the fold took 19–20 s instead of 5 s (BENCHMARKS.md).
+    711,135 distinct terms of the 521 dev days the fold took 17.8 s instead of 5.2 s (BENCHMARKS.md,
+    session 18).
     """
     from pyspark.sql import functions as F
 
@@ -220,7 +221,8 @@ def supported_terms(vocabulary: DataFrame, forms: pd.DataFrame, min_df: int) -> 
     side of a fold or merge (``forms``). Any other term is its own canonical term and nothing folds into
     it, so its papers are its rows, fewer than ``min_df``: :func:`term_series` would drop it anyway.
     Dropping such rows before the shuffle keeps the output the same and the shuffle ~half as big
-    (a third to a half of a lookback's rows are terms seen in one or two papers; BENCHMARKS.md).
+    (terms seen in one or two papers hold 43 % of the rows of the dev days' last 210-day lookback, 315,023
+    of 728,316, and 36 % over all 521 days: DuckDB over the published paper_terms, session 21).
     """
     from pyspark.sql import functions as F
 
