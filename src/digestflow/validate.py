@@ -634,9 +634,10 @@ def validate_frame(
 ) -> Outcome:
     """Run ``spec`` once over ``df`` (all partitions together) and attribute failures to partitions.
 
-    ``spec.engine`` says where: "spark" persists the prepared frame and runs GE's Spark engine on it;
-    "pandas" collects it (one Spark job) and runs GE in-process. ``counts`` (from
-    :func:`partition_counts`) spares the Spark engine its counting job. ``docs`` (or the older
+    ``spec.engine`` says where: "spark" runs GE's Spark engine on the prepared frame (persisted only
+    when GE will scan it more than once, see ``SuiteSpec.one_pass``); "pandas" collects it (one Spark
+    job) and runs GE in-process. ``counts`` (from :func:`partition_counts`) spares the Spark engine its
+    counting job. ``docs`` (or the older
     ``docs_dir``) adds the result to Data Docs.
     """
     t0 = time.perf_counter()
