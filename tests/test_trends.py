@@ -243,6 +243,57 @@ def test_supported_terms_by_hand(spark):
     pd.testing.assert_frame_equal(filtered, series(None))
 
 
+@pytest.mark.parametrize("partitions", [None, 1, 5])
+def test_term_series_by_hand(spark, partitions):
+    """Per-paper dedupe across a term's variants, own vs merged-acronym papers, sums, the ascending
+    series and the display form (ties to the larger string, the acronym in brackets), whatever the
+    number of shuffle partitions; a term seen only as an acronym and one below min_df are left out.
+    Every expected value below is counted by hand from the rows."""
+    from digestflow.trends import term_series
+
+    d1, d2, d3 = dt.date(2026, 5, 1), dt.date(2026, 5, 2), dt.date(2026, 5, 4)
+    rows = [  # (date, paper, raw term, surface, tf)
+        (d1, "p1", "agent", "agent", 2), (d1, "p1", "agents", "Agents", 1),  # one paper, two variants
+        (d1, "p2", "agents", "agents", 1), (d2, "p3", "agent", "Agent", 1), (d3, "p4", "agents", "agents", 1),
+        (d1, "p1", "large language model", "large language model", 1),
+        (d2, "p3", "llm", "LLM", 2), (d2, "p5", "llm", "LLMs", 1),  # papers only through the acronym
+        (d3, "p5", "large language model", "Large Language Model", 1), (d3, "p5", "llm", "LLM", 1),
+        (d1, "p2", "vlm", "VLM", 1), (d2, "p3", "vlm", "VLM", 1), (d3, "p4", "vlm", "VLM", 1),
+        (d1, "p1", "graph", "graph", 1), (d2, "p2", "graph", "graph", 1),  # 2 papers < min_df
+        (d1, "p1", "benchmark", "Benchmark", 1), (d1, "p2", "benchmark", "benchmark", 1),
+        (d2, "p3", "benchmark", "BENCHMARK", 1),
+    ]
+    paper_terms = spark.createDataFrame(
+        [(p, t, len(t.split()), tf, False, s, d) for d, p, t, s, tf in rows],
+        "paper_id string, term string, n_tokens int, tf int, in_title boolean, surface string, digest_date date",
+    )
+    forms = pd.DataFrame({"term": ["agents", "llm", "vlm"],
+                          "canon": ["agent", "large language model", "vision language model"],
+                          "is_alias": [False, True, True]})
+    got = term_series(paper_terms, 3, forms, partitions=partitions).toPandas()
+    got = got.assign(days=got["days"].map(list), dfs=got["dfs"].map(list)).sort_values("term").reset_index(drop=True)
+    expected = pd.DataFrame({
+        "term": ["agent", "benchmark", "large language model"],
+        "display_form": ["agents", "benchmark", "large language model (LLM)"],
+        "n_tokens": np.array([1, 1, 3], dtype=np.int32),
+        "df_all": [4, 3, 4],
+        "df_own_all": [4, 3, 2],
+        "tf_all": [6, 3, 6],
+        "days": [[d1, d2, d3], [d1, d2], [d1, d2, d3]],
+        "dfs": [[2, 1, 1], [2, 1], [1, 2, 1]],
+    })
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def test_series_partitions_grow_with_the_rows():
+    from digestflow.trends import SERIES_PARTITION_ROWS, series_partitions
+
+    assert series_partitions(0, 4) is None
+    assert series_partitions(4 * SERIES_PARTITION_ROWS, 4) is None  # the session's 4 hold them
+    assert series_partitions(4 * SERIES_PARTITION_ROWS + 1, 4) == 5
+    assert series_partitions(25 * SERIES_PARTITION_ROWS, 4) == 25
+
+
 def test_bursts_only_decoded_where_they_can_be_active():
     """The shortcut (decode only terms present on the last day with papers) equals decoding all."""
     rng = np.random.default_rng(11)

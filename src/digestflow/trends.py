@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ from digestflow.params import parse_days
 from digestflow.stages.trends import TrendParams
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = [
@@ -48,6 +49,9 @@ __all__ = [
     "parse_days",
     "score_trends",
     "sen_slope_rows",
+    "series_partitions",
+    "series_table",
+    "supported_rows",
     "supported_terms",
     "term_forms",
     "term_frame",
@@ -230,6 +234,14 @@ def supported_terms(vocabulary: DataFrame, forms: pd.DataFrame, min_df: int) -> 
     return sorted(set(frequent) | set(forms["term"]) | set(forms["canon"]))
 
 
+def supported_rows(vocabulary: DataFrame, min_df: int) -> int:
+    """Rows of the terms with ``min_df`` rows or more: what enters :func:`term_series`' shuffle, give or
+    take the few rarer forms of a fold (it sizes that shuffle, :func:`series_partitions`)."""
+    from pyspark.sql import functions as F
+
+    return int(vocabulary.where(F.col("rows") >= min_df).agg(F.sum("rows")).first()[0] or 0)
+
+
 def _term_forms(
     paper_terms: DataFrame,
     vocabulary: DataFrame,
@@ -303,18 +315,46 @@ def canonical_terms(paper_terms: DataFrame, forms: pd.DataFrame | None = None) -
     )
 
 
+#: Output of :func:`term_series` (Spark DDL; the Arrow schema below says the same).
+SERIES_DDL = (
+    "term string, display_form string, n_tokens int, df_all bigint, df_own_all bigint, tf_all bigint, "
+    "days array<date>, dfs array<bigint>"
+)
+#: Rows of the term shuffle one Python worker holds at a time (:func:`series_partitions`): ~80 bytes
+#: each in Arrow, so ~160 MB per worker whatever the lookback's size.
+SERIES_PARTITION_ROWS = 2_000_000
+
+
+def series_partitions(rows: int, shuffle_partitions: int) -> int | None:
+    """Partitions of :func:`term_series`' shuffle by term for ``rows`` input rows: None (the session's
+    shuffle partitions, which adaptive execution may coalesce) unless each would hold more than
+    :data:`SERIES_PARTITION_ROWS`; then enough that none does."""
+    needed = -(-rows // SERIES_PARTITION_ROWS)
+    return needed if needed > max(shuffle_partitions, 1) else None
+
+
 def term_series(
-    paper_terms: DataFrame, min_df: int, forms: pd.DataFrame | None = None, supported: Sequence[str] | None = None
+    paper_terms: DataFrame,
+    min_df: int,
+    forms: pd.DataFrame | None = None,
+    supported: Sequence[str] | None = None,
+    partitions: int | None = None,
 ) -> DataFrame:
     """Per canonical term with ≥ ``min_df`` papers: display form, totals and daily document frequency.
 
-    Columns: term, display_form, n_tokens, df_all (papers), df_own_all (papers with a form that is not
-    a merged acronym), tf_all (occurrences), days (dates with the term, ascending) and dfs (papers on
-    each of those days). A paper is counted once per term and day even when several variants
-    ("adapter", "adapters", "Adapter", or "LLM" and "large language models") fold into the term.
-    ``forms`` is :func:`term_forms`' table (plural folds only when None). One shuffle by term serves
-    the per-paper, per-day, per-term and display-form aggregations. ``supported``
-    (:func:`supported_terms`): only these terms' rows enter that shuffle; the result is the same.
+    Columns (:data:`SERIES_DDL`): term, display_form, n_tokens, df_all (papers), df_own_all (papers with
+    a form that is not a merged acronym), tf_all (occurrences), days (dates with the term, ascending)
+    and dfs (papers on each of those days). A paper is counted once per term and day even when several
+    variants ("adapter", "adapters", "Adapter", or "LLM" and "large language models") fold into the
+    term. ``forms`` is :func:`term_forms`' table (plural folds only when None). ``supported``
+    (:func:`supported_terms`): only these terms' rows enter the shuffle; the result is the same.
+
+    One shuffle by term (``partitions`` of them, default the session's shuffle partitions), then each
+    partition's rows are reduced in its Python worker with Arrow's hash aggregations
+    (:func:`series_table`): the per-paper dedupe, the per-day and per-term sums and the display form
+    all come from that one read of the lookback. The equivalent Spark SQL plan (session 21 and before)
+    scanned the lookback three times, since the per-term and display branches prune different columns
+    below their shuffles, and sorted for ``max_by``: 2.2–2.6× slower at 1×, 1.4× at 10× (BENCHMARKS.md).
     """
     from pyspark.sql import functions as F
 
@@ -322,51 +362,108 @@ def term_series(
         paper_terms = paper_terms.join(F.broadcast(term_frame(paper_terms.sparkSession, supported)), "term", "left_semi")
     canonical = canonical_terms(paper_terms, forms).select(
         "term", "digest_date", "paper_id", "tf", "surface", "n_tokens", "is_alias"
-    ).repartition("term")
-    per_paper = canonical.groupBy("term", "digest_date", "paper_id").agg(
-        F.sum("tf").alias("tf"), F.max(~F.col("is_alias")).alias("own")
     )
-    per_day = per_paper.groupBy("term", "digest_date").agg(
-        F.count(F.lit(1)).alias("df"), F.sum("tf").alias("tf"), F.sum(F.col("own").cast("int")).alias("df_own")
+    shuffled = canonical.repartition(partitions, "term") if partitions else canonical.repartition("term")
+    return shuffled.mapInArrow(lambda batches: _series_batches(batches, min_df), SERIES_DDL)
+
+
+def _series_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([
+        ("term", pa.string()), ("display_form", pa.string()), ("n_tokens", pa.int32()), ("df_all", pa.int64()),
+        ("df_own_all", pa.int64()), ("tf_all", pa.int64()), ("days", pa.list_(pa.date32())),
+        ("dfs", pa.list_(pa.int64())),
+    ])
+
+
+def _series_batches(batches: Iterable[pa.RecordBatch], min_df: int) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: one partition of the term shuffle (every row of its terms) → its series rows."""
+    import pyarrow as pa
+
+    batches = [b for b in batches if b.num_rows]
+    if batches:
+        yield from series_table(pa.Table.from_batches(batches), min_df).to_batches()
+
+
+def _run_starts(*keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Offsets where a run of equal rows starts in ``keys`` (sorted), with the length appended."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(keys[0])
+    change = np.zeros(max(n - 1, 0), dtype=bool)
+    for key in keys:
+        key = key.combine_chunks() if isinstance(key, pa.ChunkedArray) else key
+        if n > 1:
+            change |= pc.not_equal(key.slice(1), key.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    return np.concatenate([[0], np.flatnonzero(change) + 1, [n]]).astype(np.int64)
+
+
+def series_table(rows: pa.Table, min_df: int) -> pa.Table:
+    """:func:`term_series` for ``rows`` that hold every row of their terms (one partition of the term
+    shuffle): columns term, digest_date, paper_id, tf, surface, n_tokens, is_alias of
+    :func:`canonical_terms`. Display form: the most frequent surface (rows counted) among the term's own
+    forms, ties to the larger string (Spark's ``max_by(surface, (n, surface))``), with the most frequent
+    merged acronym appended in brackets; a term seen only through an acronym has no display form and
+    is left out. n_tokens: the most among its own forms."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    per_paper = rows.group_by(["term", "digest_date", "paper_id"], use_threads=False).aggregate(
+        [("tf", "sum"), ("is_alias", "all")]
     )
-    per_term = (
-        per_day.groupBy("term")
-        .agg(
-            F.sum("df").alias("df_all"),
-            F.sum("df_own").alias("df_own_all"),
-            F.sum("tf").alias("tf_all"),
-            F.sort_array(F.collect_list(F.struct("digest_date", "df"))).alias("series"),
-        )
-        .where(F.col("df_all") >= min_df)
-        .select(
-            "term",
-            "df_all",
-            "df_own_all",
-            "tf_all",
-            F.col("series.digest_date").alias("days"),
-            F.col("series.df").alias("dfs"),
-        )
+    per_paper = per_paper.append_column("own", pc.cast(pc.invert(per_paper["is_alias_all"]), pa.int64()))
+    per_day = per_paper.group_by(["term", "digest_date"], use_threads=False).aggregate(
+        [("paper_id", "count"), ("tf_sum", "sum"), ("own", "sum")]
+    ).sort_by([("term", "ascending"), ("digest_date", "ascending")])
+    starts = _run_starts(per_day["term"])
+    heads = starts[:-1]
+    df = per_day["paper_id_count"].to_numpy().astype(np.int64)
+
+    def total(column: str) -> np.ndarray:
+        values = per_day[column].to_numpy().astype(np.int64)
+        return np.add.reduceat(values, heads) if len(heads) else np.zeros(0, np.int64)
+
+    offsets = pa.array(starts, pa.int32())
+    per_term = pa.table({
+        "term": per_day["term"].combine_chunks().take(pa.array(heads)),
+        "df_all": total("paper_id_count"),
+        "df_own_all": total("own_sum"),
+        "tf_all": total("tf_sum_sum"),
+        "days": pa.ListArray.from_arrays(offsets, per_day["digest_date"].combine_chunks()),
+        "dfs": pa.ListArray.from_arrays(offsets, pa.array(df, pa.int64())),
+    })
+    per_term = per_term.filter(pc.greater_equal(per_term["df_all"], min_df))
+
+    surfaces = rows.group_by(["term", "is_alias", "surface"], use_threads=False).aggregate(
+        [("paper_id", "count"), ("n_tokens", "max")]
     )
-    # Display: the most frequent surface form (papers counted) among the term's own forms; a merged
-    # acronym is appended in brackets, "large language models (LLM)".
-    surfaces = canonical.groupBy("term", "is_alias", "surface").agg(
-        F.count(F.lit(1)).alias("n"), F.max("n_tokens").alias("n_tokens")
+    tokens = surfaces.group_by(["term", "is_alias"], use_threads=False).aggregate([("n_tokens_max", "max")])
+    ranked = surfaces.sort_by(
+        [("term", "ascending"), ("is_alias", "ascending"), ("paper_id_count", "descending"), ("surface", "descending")]
     )
-    best = surfaces.groupBy("term", "is_alias").agg(
-        F.max_by("surface", F.struct("n", "surface")).alias("surface"), F.max("n_tokens").alias("n_tokens")
+    best = ranked.take(pa.array(_run_starts(ranked["term"], ranked["is_alias"])[:-1]))
+    best = best.select(["term", "is_alias", "surface"]).join(tokens, ["term", "is_alias"])
+    own = best.filter(pc.invert(best["is_alias"])).select(["term", "surface", "n_tokens_max_max"])
+    alias = best.filter(best["is_alias"]).select(["term", "surface"]).rename_columns(["term", "alias"])
+    display = own.join(alias, "term", join_type="left outer")
+    shown = pc.if_else(
+        pc.is_null(display["alias"]),
+        display["surface"],
+        pc.binary_join_element_wise(display["surface"], " (", display["alias"], ")", ""),
     )
-    own = best.where(~F.col("is_alias")).select("term", F.col("surface").alias("own"), "n_tokens")
-    alias = best.where(F.col("is_alias")).select("term", F.col("surface").alias("alias"))
-    display = own.join(alias, "term", "left").select(
-        "term",
-        F.when(F.col("alias").isNotNull(), F.concat("own", F.lit(" ("), "alias", F.lit(")")))
-        .otherwise(F.col("own"))
-        .alias("display_form"),
-        "n_tokens",
+    # Table.join cannot carry list columns: join term → row of per_term, then take those rows.
+    index = pa.table({"term": per_term["term"], "row": pa.array(np.arange(per_term.num_rows), pa.int64())})
+    matched = index.join(
+        pa.table({"term": display["term"], "display_form": shown, "n_tokens": display["n_tokens_max_max"]}),
+        "term", join_type="inner",
     )
-    return per_term.join(display, "term", "inner").select(
-        "term", "display_form", "n_tokens", "df_all", "df_own_all", "tf_all", "days", "dfs"
-    )
+    out = per_term.take(matched["row"]).drop_columns(["term"])
+    for name in ("term", "display_form", "n_tokens"):
+        out = out.append_column(name, matched[name])
+    schema = _series_schema()
+    return out.select(schema.names).cast(schema)
 
 
 def daily_volume(papers: DataFrame) -> DataFrame:
