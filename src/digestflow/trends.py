@@ -29,7 +29,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from digestflow.metrics import trendstats as ts
-from digestflow.metrics.termseries import series_batches
+from digestflow.metrics.termseries import SERIES_SCHEMA, series_batches
 from digestflow.params import parse_days
 from digestflow.stages.trends import TrendParams
 
@@ -314,11 +314,6 @@ def canonical_terms(paper_terms: DataFrame, forms: pd.DataFrame | None = None) -
     )
 
 
-#: Output of :func:`term_series` (Spark DDL; the Arrow schema below says the same).
-SERIES_DDL = (
-    "term string, display_form string, n_tokens int, df_all bigint, df_own_all bigint, tf_all bigint, "
-    "days array<date>, dfs array<bigint>"
-)
 #: Rows of the term shuffle one Python worker holds at a time (:func:`series_partitions`): ~80 bytes
 #: each in Arrow, so ~160 MB per worker whatever the lookback's size.
 SERIES_PARTITION_ROWS = 2_000_000
@@ -341,7 +336,7 @@ def term_series(
 ) -> DataFrame:
     """Per canonical term with ≥ ``min_df`` papers: display form, totals and daily document frequency.
 
-    Columns (:data:`SERIES_DDL`): term, display_form, n_tokens, df_all (papers), df_own_all (papers with
+    Columns (:data:`digestflow.metrics.termseries.SERIES_SCHEMA`): term, display_form, n_tokens, df_all (papers), df_own_all (papers with
     a form that is not a merged acronym), tf_all (occurrences), days (dates with the term, ascending)
     and dfs (papers on each of those days). A paper is counted once per term and day even when several
     variants ("adapter", "adapters", "Adapter", or "LLM" and "large language models") fold into the
@@ -350,10 +345,11 @@ def term_series(
 
     One shuffle by term (``partitions`` of them, default the session's shuffle partitions), then each
     partition's rows are reduced in its Python worker with Arrow's hash aggregations
-    (:func:`digestflow.metrics.termseries.series_table`): the per-paper dedupe, the per-day and per-term sums and the display form
-    all come from that one read of the lookback. The equivalent Spark SQL plan (session 21 and before)
-    scanned the lookback three times, since the per-term and display branches prune different columns
-    below their shuffles, and sorted for ``max_by``: 2.2–2.6× slower at 1×, 1.4× at 10× (BENCHMARKS.md).
+    (:func:`digestflow.metrics.termseries.series_table`): the per-paper dedupe, the per-day and per-term
+    sums and the display form all come from that one read of the lookback. The equivalent Spark SQL
+    plan (session 21 and before) scanned the lookback three times, since the per-term and display
+    branches prune different columns below their shuffles, and sorted for ``max_by``: ~2.7× slower warm
+    at 1×, 1.4–1.6× at 10× (BENCHMARKS.md, session 22).
     """
     from pyspark.sql import functions as F
 
@@ -365,7 +361,9 @@ def term_series(
     shuffled = canonical.repartition(partitions, "term") if partitions else canonical.repartition("term")
     # The body lives in a module of numpy and pyarrow only: each Python worker imports it in ~0.3 s,
     # where this module (scipy, the stage declarations) takes ~1.7 s.
-    return shuffled.mapInArrow(lambda batches: series_batches(batches, min_df), SERIES_DDL)
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return shuffled.mapInArrow(lambda batches: series_batches(batches, min_df), from_arrow_schema(SERIES_SCHEMA))
 
 
 def daily_volume(papers: DataFrame) -> DataFrame:

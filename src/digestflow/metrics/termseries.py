@@ -13,15 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["series_batches", "series_table"]
+__all__ = ["SERIES_SCHEMA", "series_batches", "series_table"]
 
-
-def _series_schema() -> pa.Schema:
-    return pa.schema([
-        ("term", pa.string()), ("display_form", pa.string()), ("n_tokens", pa.int32()), ("df_all", pa.int64()),
-        ("df_own_all", pa.int64()), ("tf_all", pa.int64()), ("days", pa.list_(pa.date32())),
-        ("dfs", pa.list_(pa.int64())),
-    ])
+#: The output of :func:`series_table`, hence of ``term_series`` (its Spark schema is derived from this).
+SERIES_SCHEMA = pa.schema([
+    ("term", pa.string()), ("display_form", pa.string()), ("n_tokens", pa.int32()), ("df_all", pa.int64()),
+    ("df_own_all", pa.int64()), ("tf_all", pa.int64()), ("days", pa.list_(pa.date32())),
+    ("dfs", pa.list_(pa.int64())),
+])
 
 
 def series_batches(batches: Iterable[pa.RecordBatch], min_df: int) -> Iterator[pa.RecordBatch]:
@@ -43,9 +42,9 @@ def _run_starts(*keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def series_table(rows: pa.Table, min_df: int) -> pa.Table:
-    """:func:`term_series` for ``rows`` that hold every row of their terms (one partition of the term
-    shuffle): columns term, digest_date, paper_id, tf, surface, n_tokens, is_alias of
-    :func:`canonical_terms`. Display form: the most frequent surface (rows counted) among the term's own
+    """:func:`digestflow.trends.term_series` for ``rows`` that hold every row of their terms (one partition
+    of the term shuffle): columns term, digest_date, paper_id, tf, surface, n_tokens, is_alias of
+    :func:`digestflow.trends.canonical_terms`. Display form: the most frequent surface (rows counted) among the term's own
     forms, ties to the larger string (Spark's ``max_by(surface, (n, surface))``), with the most frequent
     merged acronym appended in brackets; a term seen only through an acronym has no display form and
     is left out. n_tokens: the most among its own forms."""
@@ -101,5 +100,4 @@ def series_table(rows: pa.Table, min_df: int) -> pa.Table:
     out = per_term.take(matched["row"]).drop_columns(["term"])
     for name in ("term", "display_form", "n_tokens"):
         out = out.append_column(name, matched[name])
-    schema = _series_schema()
-    return out.select(schema.names).cast(schema)
+    return out.select(SERIES_SCHEMA.names).cast(SERIES_SCHEMA)
