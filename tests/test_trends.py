@@ -294,6 +294,33 @@ def test_series_partitions_grow_with_the_rows():
     assert series_partitions(25 * SERIES_PARTITION_ROWS, 4) == 25
 
 
+def test_term_counts_matrix_by_hand():
+    """The terms x days matrix from collected series: every date type a collect can give, a date outside
+    the lookback left out, a day given twice summed, terms sorted; expected cells written out by hand."""
+    d = dt.date(2026, 5, 1)
+    days = [d, d + dt.timedelta(days=1), d + dt.timedelta(days=2)]
+    series = pd.DataFrame({
+        "term": ["zeta", "alpha", "mid"],
+        "display_form": ["Zeta", "Alpha", "Mid"],
+        "n_tokens": [1, 1, 1],
+        "tf_all": [9, 4, 1],
+        "days": [
+            np.array([d, dt.datetime(2026, 5, 3, 12, 0), dt.date(2026, 4, 30)], dtype=object),  # last: outside
+            np.array([pd.Timestamp("2026-05-02"), "2026-05-02"], dtype=object),  # one day, two spellings
+            np.array([], dtype=object),
+        ],
+        "dfs": [np.array([2, 5, 7]), np.array([1, 3]), np.array([], dtype=np.int64)],
+    })
+    volume = pd.DataFrame({"digest_date": [d, "2026-05-03", dt.date(2026, 1, 1)], "n_papers": [10, 20, 99],
+                           "n_words": [100, 200, 999]})
+    counts = TermCounts.from_frames(series, volume, days)
+    assert counts.terms == ["alpha", "mid", "zeta"]
+    assert counts.df.tolist() == [[0, 4, 0], [0, 0, 0], [2, 0, 5]]
+    assert counts.n_papers.tolist() == [10, 0, 20]
+    assert counts.n_words == 300
+    assert counts.tf_all.tolist() == [4, 1, 9]
+
+
 def test_bursts_only_decoded_where_they_can_be_active():
     """The shortcut (decode only terms present on the last day with papers) equals decoding all."""
     rng = np.random.default_rng(11)

@@ -402,11 +402,19 @@ class TermCounts:
         index = {d: i for i, d in enumerate(days)}
         series = series.sort_values("term", kind="stable").reset_index(drop=True)
         df = np.zeros((len(series), len(days)), dtype=np.int64)
-        for row, (dates, dfs) in enumerate(zip(series["days"], series["dfs"], strict=True)):
-            for date, count in zip(dates, dfs, strict=True):
-                col = index.get(_as_date(date))
-                if col is not None:
-                    df[row, col] += int(count)
+        # One vectorised scatter of every (term, day, papers) triple: the per-element loop it replaces
+        # took 0.3 s for the ~250,000 triples of the dev days' last lookback.
+        lengths = np.fromiter((len(d) for d in series["days"]), dtype=np.int64, count=len(series))
+        if lengths.sum() and days:
+            rows = np.repeat(np.arange(len(series)), lengths)
+            flat = np.concatenate([np.asarray(d, dtype=object) for d in series["days"]])
+            counts = np.concatenate([np.asarray(c, dtype=np.int64) for c in series["dfs"]])
+            found = pd.Index(list(index), dtype=object).get_indexer(flat)  # the dict's keys: unique
+            cols = np.where(found >= 0, np.fromiter(index.values(), dtype=np.int64)[found], -1)
+            for i in np.flatnonzero(cols < 0):  # another date type (datetime, Timestamp, text) or outside
+                cols[i] = index.get(_as_date(flat[i]), -1)
+            hit = cols >= 0
+            np.add.at(df, (rows[hit], cols[hit]), counts[hit])
         n_papers = np.zeros(len(days), dtype=np.int64)
         n_words = 0
         for date, papers, words in zip(
@@ -456,9 +464,16 @@ def general_frequency() -> Callable[[str], float]:
 def word_classes() -> Callable[[str], frozenset[str]]:
     """The open word classes a word can have in English (``lemminflect``'s lexicon, offline): a subset
     of NOUN, PROPN, VERB, ADJ, ADV, AUX; empty for a word the lexicon does not know (acronyms, jargon,
-    "kv", "rollout", "flashattention")."""
+    "kv", "rollout", "flashattention").
+
+    Memoised per returned function: termhood asks for the same words again and again ("model" in
+    thousands of phrases), and each lexicon lookup deep-copies its answer (the 21,059 terms of the dev
+    days' last lookback: 28,773 lookups of 6,482 distinct words, 1.0 s of score_trends without the cache)."""
+    import functools
+
     import lemminflect
 
+    @functools.cache
     def classes(word: str) -> frozenset[str]:
         return frozenset(lemminflect.getAllLemmas(word))
 
