@@ -294,3 +294,56 @@ def _under_type_checking(tree, node) -> bool:
         if isinstance(block, ast.If) and getattr(block.test, "id", "") == "TYPE_CHECKING" and node in list(ast.walk(block)):
             return True
     return False
+
+
+def test_stage_warm_ups_run_in_order_on_one_background_thread(tmp_path: Path) -> None:
+    """``Stage.warm`` runs off the main thread when a run starts, in stage order; a failing warm-up is
+    only logged (the stage loads on first use) and does not keep the next one from running."""
+    import datetime as dt
+    import threading
+
+    from digestflow.pipeline import run_stages, warm_in_background
+    from digestflow.runner import make_context
+    from digestflow.settings import Settings
+
+    seen: list[tuple[str, str]] = []
+    done = threading.Event()
+
+    def failing() -> None:
+        seen.append(("a", threading.current_thread().name))
+        raise RuntimeError("lexicon missing")
+
+    def fine() -> None:
+        seen.append(("b", threading.current_thread().name))
+        done.set()
+
+    def stage(name: str, warm: object) -> Stage:
+        return Stage(name, name, (), (), run=lambda ctx, p: StageReport(name), warm=warm)  # type: ignore[arg-type]
+
+    assert warm_in_background([stage("x", None)]) is None
+    ctx = make_context(None, Settings(warehouse=str(tmp_path / "wh"), validate=False),  # type: ignore[arg-type]
+                       dt.date(2025, 1, 6), dt.date(2025, 1, 6))
+    reports = run_stages(ctx, [stage("a", failing), stage("none", None), stage("b", fine)], {})
+    assert [r.stage for r in reports] == ["a", "none", "b"]
+    assert done.wait(10)
+    assert [n for n, _ in seen] == ["a", "b"]
+    assert {t for _, t in seen} == {"digestflow-stage-warmup"}
+
+
+def test_the_trends_warm_up_loads_the_lexicons_termhood_uses() -> None:
+    """In a fresh interpreter: after the declared warm-up, the word-frequency table is cached and the
+    word-class lexicon is loaded, so the first scoring in a run does not pay for them."""
+    code = (
+        "from digestflow.stages import STAGES\n"
+        "import wordfreq\n"
+        "from lemminflect.core.Lemmatizer import Lemmatizer\n"
+        "assert wordfreq.get_frequency_dict.cache_info().currsize == 0\n"
+        "assert not hasattr(Lemmatizer(), 'lemma_dict')\n"
+        "STAGES['trends'].warm()\n"
+        "assert wordfreq.get_frequency_dict.cache_info().currsize >= 1\n"
+        "assert len(Lemmatizer().lemma_dict) > 10000\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -134,6 +135,9 @@ class Stage:
     # checks beyond tables (the landing folder): (ctx, params) -> None, raising UserError; no Spark needed
     extra_inputs: Callable[[RunContext, Any], None] | None = None
     cli: Any = None  # optional digestflow.stages.StageCli: extra options/modes of its command
+    # What the stage loads on first use that costs seconds in a fresh process (modules, lexicons): no
+    # Spark, no tables. A run calls it on a background thread while earlier stages wait on the JVM.
+    warm: Callable[[], None] | None = None
 
     @property
     def summary(self) -> str:
@@ -395,6 +399,7 @@ def run_stages(
     if gate is not None:
         gate.warm()
         gate.begin(ctx)
+    warm_in_background(stages)
     # Keep a table in memory from the stage that writes it to the last stage of this run that reads it.
     last_reader = last_readers(stages)
     if ctx.settings.handoff:
@@ -412,6 +417,30 @@ def run_stages(
         raise GateFailed("\n".join(blocked))  # staging kept for inspection; `digestflow gc` removes it
     storage.clean_staging(ctx.warehouse, ctx.run_id)
     return reports
+
+
+def warm_in_background(stages: Sequence[Stage]) -> threading.Thread | None:
+    """Call each stage's ``warm`` in order on one daemon thread; None when no stage declares one.
+
+    The driver spends most of a stage waiting on the JVM (py4j releases the GIL), so what a later stage
+    would load on its first use (trends: scipy, the word-frequency and word-class lexicons, ~2.5 s cold)
+    is ready when it starts. A failure here is only logged: the stage loads the same things itself and
+    raises where it belongs. Module imports and the lexicons' caches are safe to fill from two threads.
+    """
+    warms = [(s.name, s.warm) for s in stages if s.warm is not None]
+    if not warms:
+        return None
+
+    def run() -> None:
+        for name, warm in warms:
+            try:
+                warm()
+            except Exception:
+                log.debug("warming stage %s failed; it will load on first use", name, exc_info=True)
+
+    thread = threading.Thread(target=run, name="digestflow-stage-warmup", daemon=True)
+    thread.start()
+    return thread
 
 
 def last_readers(stages: Sequence[Stage]) -> dict[str, int]:

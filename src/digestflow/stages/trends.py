@@ -123,6 +123,18 @@ def run(ctx: RunContext, params: TrendParams) -> StageReport:
     return report
 
 
+def warm() -> None:
+    """Load what scoring and evidence load on first use: the modules (scipy), the word-frequency table
+    and its tokeniser, the word-class lexicon (:func:`digestflow.trends.termhood`)."""
+    import digestflow.evidence  # noqa: F401
+    from digestflow.trends import general_frequency, word_classes
+
+    freq = general_frequency()
+    freq("model")
+    freq("gpt-4")  # not a plain word: wordfreq's tokeniser
+    word_classes()("models")
+
+
 # --- command line: --show / --show-only print the published partition ---------------------------
 
 
@@ -178,6 +190,7 @@ STAGE = Stage(
     run=run,
     params=TrendParams,
     dates="as_of",
+    warm=warm,
     cli=StageCli(
         options=(
             click.option("--show", is_flag=True,
