@@ -327,7 +327,7 @@ def test_stage_warm_ups_run_in_order_on_one_background_thread(tmp_path: Path) ->
     assert [r.stage for r in reports] == ["a", "none", "b"]
     assert done.wait(10)
     assert [n for n, _ in seen] == ["a", "b"]
-    assert {t for _, t in seen} == {"digestflow-stage-warmup"}
+    assert {t for _, t in seen} == {"digestflow-warmup"}
 
 
 def test_the_trends_warm_up_loads_the_lexicons_termhood_uses() -> None:

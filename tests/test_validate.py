@@ -342,9 +342,13 @@ def test_all_real_dev_days_pass_the_gate(spark, shared_data, tmp_path) -> None:
 
 
 def test_ge_warm_up_failure_is_retried_and_raised_by_the_gate(monkeypatch) -> None:
-    """The background import must not hide a broken GE install: the thread ends quietly, and the gate's
-    own call (the next `gx_context()`) tries again and raises the real error."""
+    """The background import must not hide a broken GE install: the run's warm-up thread ends quietly
+    (and goes on to the stages' warm-ups), and the gate's own call (the next `gx_context()`) tries again
+    and raises the real error."""
     import threading
+
+    from digestflow.pipeline import Stage, StageReport, warm_in_background
+    from digestflow.runner import GreatExpectationsGate
 
     calls = []
 
@@ -357,14 +361,17 @@ def test_ge_warm_up_failure_is_retried_and_raised_by_the_gate(monkeypatch) -> No
     monkeypatch.setattr(validate, "_Gx", Broken)
     escaped = []
     monkeypatch.setattr(threading, "excepthook", lambda args: escaped.append(args.exc_value))
-    thread = validate.warm_in_background()
+    later = Stage("later", "later", (), (), run=lambda ctx, p: StageReport("later"),
+                  warm=lambda: calls.append("stage warmed"))
+    thread = warm_in_background([later], GreatExpectationsGate())
+    assert thread is not None
     thread.join(30)
     assert not thread.is_alive()
     assert not escaped
-    assert calls == ["digestflow-ge-warmup"]
+    assert calls == ["digestflow-warmup", "stage warmed"]
     with pytest.raises(ImportError, match="broken"):
         validate.gx_context()
-    assert calls == ["digestflow-ge-warmup", "MainThread"]
+    assert calls == ["digestflow-warmup", "stage warmed", "MainThread"]
 
 
 # ------------------------------------------------------------------------------ Data Docs, offline

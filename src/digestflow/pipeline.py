@@ -75,7 +75,7 @@ class Gate(Protocol):
 
     def audit(self, ctx: RunContext, staged: storage.Staged) -> Any: ...  # -> object with .passed, .messages
 
-    def warm(self) -> None: ...  # start slow imports early (the first stage overlaps them)
+    def warm(self) -> None: ...  # load slow imports now (called on the run's warm-up thread)
 
     def begin(self, ctx: RunContext) -> None: ...  # a run starts: reports may be collected for its end
 
@@ -397,9 +397,8 @@ def run_stages(
     with each stage's report as soon as it is recorded (the CLI prints it)."""
     gate = ctx.gate if ctx.settings.validate else None
     if gate is not None:
-        gate.warm()
         gate.begin(ctx)
-    warm_in_background(stages)
+    warm_in_background(stages, gate)
     # Keep a table in memory from the stage that writes it to the last stage of this run that reads it.
     last_reader = last_readers(stages)
     if ctx.settings.handoff:
@@ -419,15 +418,19 @@ def run_stages(
     return reports
 
 
-def warm_in_background(stages: Sequence[Stage]) -> threading.Thread | None:
-    """Call each stage's ``warm`` in order on one daemon thread; None when no stage declares one.
+def warm_in_background(stages: Sequence[Stage], gate: Gate | None = None) -> threading.Thread | None:
+    """Call the gate's ``warm`` and then each stage's, in stage order, on one daemon thread; None when
+    there is nothing to warm.
 
-    The driver spends most of a stage waiting on the JVM (py4j releases the GIL), so what a later stage
-    would load on its first use (trends: scipy, the word-frequency and word-class lexicons, ~2.5 s cold)
-    is ready when it starts. A failure here is only logged: the stage loads the same things itself and
-    raises where it belongs. Module imports and the lexicons' caches are safe to fill from two threads.
+    The driver spends most of a stage waiting on the JVM (py4j releases the GIL), so what the gate and
+    later stages would load on first use (Great Expectations, ~4.5 s; trends: scipy, the word-frequency
+    and word-class lexicons, ~2.5 s cold) is ready when they start. The gate comes first: it is needed at
+    the end of the first stage. A failure here is only logged: the gate or stage loads the same things
+    itself and raises where it belongs. Module imports and the lexicons' caches are safe to fill from two
+    threads (the GE context is built under its own lock).
     """
-    warms = [(s.name, s.warm) for s in stages if s.warm is not None]
+    warms = [("the gate", gate.warm)] if gate is not None else []
+    warms += [(f"stage {s.name}", s.warm) for s in stages if s.warm is not None]
     if not warms:
         return None
 
@@ -436,9 +439,9 @@ def warm_in_background(stages: Sequence[Stage]) -> threading.Thread | None:
             try:
                 warm()
             except Exception:
-                log.debug("warming stage %s failed; it will load on first use", name, exc_info=True)
+                log.debug("warming %s failed; it will load on first use", name, exc_info=True)
 
-    thread = threading.Thread(target=run, name="digestflow-stage-warmup", daemon=True)
+    thread = threading.Thread(target=run, name="digestflow-warmup", daemon=True)
     thread.start()
     return thread
 

@@ -28,9 +28,10 @@ class GreatExpectationsGate:
         return validate.audit(ctx, staged)
 
     def warm(self) -> None:
+        """Import GE and build its context (seconds): the run calls this first on its warm-up thread."""
         from digestflow import validate
 
-        validate.warm_in_background()
+        validate.warm()
 
     def begin(self, ctx: RunContext) -> None:
         """Data Docs pages are collected during the run and built once at its end (one index build)."""

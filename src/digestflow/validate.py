@@ -379,24 +379,16 @@ def gx_context() -> _Gx:
         return _GX
 
 
-def warm_in_background() -> threading.Thread:
-    """Import GE and build the context on a daemon thread while the first stage's Spark job runs.
+def warm() -> None:
+    """Import GE and build the context now (the run's warm-up thread calls this while the first stage's
+    Spark job runs).
 
     ``import great_expectations`` takes ~4.5 s here, mostly pure Python; the driver spends the first
     stage waiting on the JVM, so the import overlaps it. The first gate then waits on ``_GX_LOCK`` for
-    what is left. A failure here is not swallowed for good: the gate's own ``gx_context()`` call
-    retries and raises in the stage that needs it.
+    what is left. A failure raises to the caller (the warm-up thread only logs it), and the gate's own
+    ``gx_context()`` call retries and raises in the stage that needs it.
     """
-
-    def warm() -> None:
-        try:
-            gx_context()
-        except Exception:  # the gate's own gx_context() call raises it where it belongs
-            log.debug("GE warm-up failed; the gate will retry", exc_info=True)
-
-    thread = threading.Thread(target=warm, name="digestflow-ge-warmup", daemon=True)
-    thread.start()
-    return thread
+    gx_context()
 
 
 # -------------------------------------------------------------------------------------- validation
