@@ -76,7 +76,7 @@ def build(root: Path, days: int, per_day: int, seed: int = 0) -> int:
         seen |= {r["paper_id"] for r in day_rows}
         papers += day_rows
         summary.append({
-            "digest_date": day, "n_digests": 1, "n_papers": per_day, "n_new_papers": new,
+            "digest_date": day, "month": day.strftime("%Y-%m"), "n_digests": 1, "n_papers": per_day, "n_new_papers": new,
             "n_repeated_papers": per_day - new, "n_rejects": 0,
             "mean_abstract_words": sum(r["n_words"] for r in day_rows) / per_day, "share_truncated": 0.0,
             "share_with_code": sum(bool(r["urls"]) for r in day_rows) / per_day,

@@ -64,6 +64,7 @@ def test_summarize_days_counts_new_repeated_code_and_validation(spark):
             n_digests=digests, n_papers=papers_, n_new_papers=new, n_repeated_papers=repeated, n_rejects=rejects_,
             mean_abstract_words=words, share_truncated=truncated, share_with_code=code,
             validation_suites=suites, validation_failed=failed, validation_success=success, digest_date=day,
+            month="2025-03",
         )
 
     assert got[D1] == row(1, 2, 1, 1, 1, 150.0, 0.0, 0.5, 1, 0, True, D1)
@@ -215,3 +216,101 @@ def test_marts_rerun_is_identical(pipeline_run, spark):
     assert snapshot() == before
     assert files() != before_files or not before_files, "the re-run published nothing new"
     assert all(re.search(r"/part-[^/]*\.parquet$", str(p)) for p in files())
+
+
+@pytest.mark.slow
+def test_daily_summary_is_one_partition_per_month_and_a_one_day_run_rebuilds_its_month(pipeline_run, spark):
+    """daily_summary keeps one folder per month holding every digest date of that month (the dates come
+    from the generated digests); a marts run for one date rewrites its whole month with the same rows and
+    leaves the other months' files alone."""
+    import pyarrow.parquet as pq
+
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
+    from digestflow.settings import Settings
+
+    root = pipeline_run.warehouse / "daily_summary"
+    by_month: dict[str, set[dt.date]] = defaultdict(set)
+    for d in pipeline_run.digests:
+        by_month[d.digest_date.strftime("%Y-%m")].add(d.digest_date)
+    assert len(by_month) >= 2, "the corpus spans one month: the test proves nothing"
+
+    def folder_dates() -> dict[str, set[dt.date]]:
+        return {f.name: set(pq.read_table(f).column("digest_date").to_pylist()) for f in sorted(root.iterdir())}
+
+    def files() -> dict[str, list[str]]:
+        return {f.name: sorted(p.name for p in f.glob("*.parquet")) for f in sorted(root.iterdir())}
+
+    assert folder_dates() == {f"month={m}": dates for m, dates in by_month.items()}
+    cols = ", ".join(f'"{c}"' for c in schemas.load("daily_summary").data_columns)
+    before, before_files = _duckdb_rows(pipeline_run.warehouse, f"SELECT {cols} FROM daily_summary ORDER BY ALL"), files()
+
+    first_month = sorted(by_month)[0]
+    published = sorted(d for d in by_month[first_month] if d != pipeline_run.bad_date)  # the bad day has no papers
+    day = published[len(published) // 2]  # a date inside the month
+    settings = Settings.from_env().replace(
+        landing=str(pipeline_run.landing), warehouse=str(pipeline_run.warehouse), spark_master="local[2]",
+        shuffle_partitions=2,
+    )
+    run_stages(make_context(spark=spark, settings=settings, start=day, end=day), ["marts"])
+
+    assert _duckdb_rows(pipeline_run.warehouse, f"SELECT {cols} FROM daily_summary ORDER BY ALL") == before
+    assert folder_dates() == {f"month={m}": dates for m, dates in by_month.items()}
+    after_files = files()
+    assert after_files[f"month={first_month}"] != before_files[f"month={first_month}"], "its month was not rewritten"
+    assert {m: f for m, f in after_files.items() if m != f"month={first_month}"} == {
+        m: f for m, f in before_files.items() if m != f"month={first_month}"
+    }
+
+
+@pytest.mark.slow
+def test_a_warehouse_in_the_per_date_layout_moves_to_months_on_its_next_marts_run(pipeline_run, spark, tmp_path):
+    """A warehouse written before daily_summary was partitioned by month (one digest_date=… folder per
+    date, no month column): the next marts run, even for one date, rebuilds every month those folders
+    cover and removes them, so no date is listed twice and no date is lost."""
+    import shutil
+    import subprocess
+    import sys
+
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
+    from digestflow.settings import Settings
+
+    warehouse = tmp_path / "warehouse"
+    shutil.copytree(pipeline_run.warehouse, warehouse, ignore=shutil.ignore_patterns("_data_docs", "_staging"))
+    root = warehouse / "daily_summary"
+    current = pq.read_table(root).drop_columns(["month"])  # the folders' month column comes back from hive
+    shutil.rmtree(root)
+    dates = sorted(set(current.column("digest_date").to_pylist()))
+    for day in dates:  # the old layout: the date is the folder, not a column
+        folder = root / f"digest_date={day}"
+        folder.mkdir(parents=True)
+        rows = current.filter(pc.equal(current["digest_date"], pa.scalar(day)))
+        pq.write_table(rows.drop_columns(["digest_date"]), folder / "part-0.parquet")
+    cols = [c for c in schemas.load("daily_summary").names if c != "month"]
+    listed = ", ".join(f'"{c}"' for c in cols)
+    old_rows = duckdb.sql(f"SELECT {listed} FROM read_parquet('{root}/**/*.parquet', hive_partitioning = true) "
+                          "ORDER BY ALL").fetchall()
+    assert len(old_rows) == len(dates) == len({d.digest_date for d in pipeline_run.digests})
+
+    # Until then, a query says what is wrong and which command mends it (no traceback, no double rows).
+    sql_cli = subprocess.run([sys.executable, "-m", "digestflow.cli", "sql", "SELECT count(*) FROM papers",
+                              "--warehouse", str(warehouse)], capture_output=True, text=True, timeout=120)
+    assert sql_cli.returncode == 1
+    assert "Traceback" not in sql_cli.stderr
+    assert "daily_summary has" in sql_cli.stderr
+    assert "digestflow marts --date" in sql_cli.stderr
+
+    day = dates[-1]
+    settings = Settings.from_env().replace(landing=str(pipeline_run.landing), warehouse=str(warehouse),
+                                           spark_master="local[2]", shuffle_partitions=2)
+    run_stages(make_context(spark=spark, settings=settings, start=day, end=day), ["marts"])
+
+    assert not list(root.glob("digest_date=*")), "old-layout folders left beside the monthly ones"
+    assert sorted(f.name for f in root.iterdir()) == sorted({f"month={d:%Y-%m}" for d in dates})
+    assert _duckdb_rows(warehouse, f"SELECT {listed} FROM daily_summary ORDER BY ALL") == old_rows

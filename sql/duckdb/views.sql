@@ -2,10 +2,10 @@
 -- Generated from schemas/*.json by `digestflow ddl --engine duckdb --write`; do not edit by hand.
 -- ${warehouse} is the warehouse root (an absolute path); `digestflow sql` substitutes it.
 
--- One digest date: papers, rejects, new vs repeated papers, abstract length, code links and the validation verdict of its ingest partitions. A mart for dashboards (never scan papers for these). Written by the marts stage for the run's dates; n_new_papers looks at every earlier date, so after backfilling an earlier date re-run marts for the later ones.
+-- One digest date: papers, rejects, new vs repeated papers, abstract length, code links and the validation verdict of its ingest partitions. A mart for dashboards (never scan papers for these). Partitioned by month: the marts stage rebuilds every date of the months the run's dates fall in (from the published tables, so re-runs and backfills inside a month agree); n_new_papers looks at every earlier date, so after backfilling an earlier month re-run marts for the later ones.
 CREATE OR REPLACE VIEW daily_summary AS
 SELECT * FROM read_parquet('${warehouse}/daily_summary/**/*.parquet',
-    hive_partitioning = true, hive_types = {'digest_date': DATE}, hive_types_autocast = false, union_by_name = true);
+    hive_partitioning = true, hive_types = {'month': VARCHAR}, hive_types_autocast = false, union_by_name = true);
 
 -- One vector per paper per digest date per embedder. Written by the embed stage from papers; a vector depends only on the paper's own title and abstract (stateless embedders), so a daily run and a backfill give the same vectors.
 CREATE OR REPLACE VIEW embeddings AS

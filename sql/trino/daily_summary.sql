@@ -11,13 +11,14 @@ CREATE TABLE IF NOT EXISTS hive.digestflow.daily_summary (
   validation_suites integer COMMENT 'Suites whose latest run covered this date''s papers or rejects partition (0 when never validated).',
   validation_failed integer COMMENT 'Of those, suites whose latest run failed.',
   validation_success boolean COMMENT 'Every latest suite run on the date''s papers and rejects partitions passed; NULL when none was recorded (e.g. run with --no-validate).',
-  digest_date date COMMENT 'Digest date (partition).'
+  digest_date date COMMENT 'Digest date (the grain: one row per date).',
+  month varchar COMMENT 'The month ''YYYY-MM'' of digest_date (partition): a run owns and rebuilds whole months.'
 )
-COMMENT 'One digest date: papers, rejects, new vs repeated papers, abstract length, code links and the validation verdict of its ingest partitions. A mart for dashboards (never scan papers for these). Written by the marts stage for the run''s dates; n_new_papers looks at every earlier date, so after backfilling an earlier date re-run marts for the later ones.'
+COMMENT 'One digest date: papers, rejects, new vs repeated papers, abstract length, code links and the validation verdict of its ingest partitions. A mart for dashboards (never scan papers for these). Partitioned by month: the marts stage rebuilds every date of the months the run''s dates fall in (from the published tables, so re-runs and backfills inside a month agree); n_new_papers looks at every earlier date, so after backfilling an earlier month re-run marts for the later ones.'
 WITH (
   external_location = '${warehouse}/daily_summary',
   format = 'PARQUET',
-  partitioned_by = ARRAY['digest_date']
+  partitioned_by = ARRAY['month']
 );
 -- New partition folders are invisible to Trino until synced (run after every load).
 CALL hive.system.sync_partition_metadata(schema_name => 'digestflow', table_name => 'daily_summary', mode => 'FULL');

@@ -363,7 +363,7 @@ def sql(query: str, warehouse: str | None, fmt: str) -> None:
 
     try:
         columns, rows = sqlmod.query(settings_.warehouse, query)
-    except (sqlmod.QueryRefused, duckdb.Error) as exc:
+    except (sqlmod.QueryRefused, sqlmod.OutdatedLayout, duckdb.Error) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(sqlmod.render(columns, rows, fmt), nl=False)
 
@@ -393,9 +393,13 @@ def ddl(engine: str, warehouse: str | None, write: bool) -> None:
 def dashboard(warehouse: str | None, out: Path, serve: bool, port: int) -> None:
     """Write one self-contained HTML page of interactive plots, read from the marts only."""
     from digestflow import dashboard as dash
+    from digestflow import sql as sqlmod
 
     settings_ = Settings.from_env().replace(warehouse=warehouse)
-    page = dash.write_dashboard(settings_.warehouse, out)
+    try:
+        page = dash.write_dashboard(settings_.warehouse, out)
+    except sqlmod.OutdatedLayout as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"dashboard: {page.absolute()}")
     if serve:
         server = dash.make_server(page, port)

@@ -1,6 +1,6 @@
 """Marts: the small tables a dashboard reads instead of scanning ``papers`` (pure DataFrame transforms).
 
-- :func:`summarize_days` → ``daily_summary``: one row per digest date.
+- :func:`summarize_days` → ``daily_summary``: one row per digest date (partitioned by its month).
 - :func:`select_trend_lists` → ``trend_mart``: top rising / falling / new terms per window, with the
   weekly-share sparkline of each.
 - :func:`select_erank_series` → ``erank_mart``: erank and erank_at_n of day and week sets over time.
@@ -106,10 +106,10 @@ def summarize_days(
     )
     counts = ["n_digests", "n_papers", "n_new_papers", "n_repeated_papers", "n_rejects"]
     counts += ["validation_suites", "validation_failed"]
-    days = days.fillna(0, subset=counts).withColumn(
-        "validation_success",
-        F.when(F.col("validation_suites") > 0, F.col("validation_failed") == 0),
-    )
+    days = days.fillna(0, subset=counts).withColumns({
+        "validation_success": F.when(F.col("validation_suites") > 0, F.col("validation_failed") == 0),
+        "month": F.date_format("digest_date", "yyyy-MM"),
+    })
     return _finish(days, "daily_summary")
 
 

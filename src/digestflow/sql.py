@@ -42,6 +42,30 @@ class QueryRefused(ValueError):
     """The query tried to write, attach, install or read outside the warehouse."""
 
 
+class OutdatedLayout(ValueError):
+    """A table's folders are in a partition layout this version no longer writes (the message says which
+    command rewrites them)."""
+
+
+#: Tables whose partitioning changed: table -> (the old partition column, the command that rewrites them).
+RELAYOUT = {"daily_summary": ("digest_date", "digestflow marts --date D (any digest date)")}
+
+
+def check_layout(root: Path, table: str) -> None:
+    """Raise :class:`OutdatedLayout` when ``table`` still has folders of its old partition layout."""
+    if table not in RELAYOUT:
+        return
+    old, command = RELAYOUT[table]
+    stale = sorted((root / table).glob(f"{old}=*"))
+    if stale:
+        cols = ", ".join(schemas.load(table).partition_by)
+        raise OutdatedLayout(
+            f"{table} has {len(stale)} folders of its old layout (partitioned by {old}, e.g. {stale[0].name}); "
+            f"this version partitions it by {cols}: run `{command}` once, which rebuilds it from the "
+            "published tables and removes the old folders"
+        )
+
+
 def duckdb_type(name: str) -> str:
     return schemas.type_name(name, "duckdb")
 
@@ -223,6 +247,7 @@ def view_statements(warehouse: str) -> list[str]:
     for table in sorted(known | set(checked_in)):
         has_data = any((root / table).glob("**/*.parquet"))
         if has_data:
+            check_layout(root, table)
             text = checked_in.get(table) or render_duckdb_view(table)
             statements.append(substitute(text, root.as_posix()))
         elif table in known:

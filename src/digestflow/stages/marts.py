@@ -1,17 +1,22 @@
 """marts: papers, rejects, validation_results, keyword_trends, term_stats, erank_stats → dashboard marts.
 
-The last stage of ``digestflow run``. Every mart is a function of the same partitions of its inputs, so
-it owns exactly those partitions: ``daily_summary`` the run's digest dates, ``trend_mart`` the run's
-``as_of`` dates, ``erank_mart`` the (set_kind, period) partitions the erank stage owns for those dates. An
-input without data for those partitions empties the matching mart partitions.
+The last stage of ``digestflow run``. Every mart is a function of the published inputs, and each owns
+whole partitions: ``daily_summary`` the months of the run's dates (every date of those months is rebuilt:
+one partition per month, not one one-row folder per date), ``trend_mart`` the run's ``as_of`` dates,
+``erank_mart`` the (set_kind, period) partitions the erank stage owns for those dates. An input without
+data for those partitions empties the matching mart partitions.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from typing import Any
 
 from digestflow import storage
 from digestflow.pipeline import Read, RunContext, Stage, StageReport
+
+log = logging.getLogger("digestflow")
 
 
 def run(ctx: RunContext, _params: Any) -> StageReport:
@@ -22,15 +27,21 @@ def run(ctx: RunContext, _params: Any) -> StageReport:
     from digestflow.marts import select_erank_series, select_trend_lists, summarize_days
 
     report = StageReport("marts")
-    days = storage.date_partitions(ctx.dates)
+    legacy = per_date_partitions(ctx.warehouse)
+    if legacy:
+        log.info("daily_summary: replacing %d per-date partitions of the old layout by monthly ones "
+                 "(%s..%s, rebuilt from the published tables)", len(legacy), legacy[0], legacy[-1])
+    months, first, last = summary_months([*ctx.dates, *legacy])
     # Whole tables filtered on the partition column (Spark prunes the folders), rather than a list of
     # partition paths: summarize_days needs every earlier date of papers anyway.
-    papers = ctx.read("papers").where(F.col("digest_date") <= F.lit(ctx.end))
-    rejects = ctx.read("rejects").where(F.col("digest_date").between(F.lit(ctx.start), F.lit(ctx.end)))
+    papers = ctx.read("papers").where(F.col("digest_date") <= F.lit(last))
+    rejects = ctx.read("rejects").where(F.col("digest_date").between(F.lit(first), F.lit(last)))
     history = papers.select("paper_id", "digest_date")
-    summary = summarize_days(papers, history, rejects, ctx.read("validation_results"), ctx.start, ctx.end)
+    summary = summarize_days(papers, history, rejects, ctx.read("validation_results"), first, last)
     summary = summary.persist()
-    ctx.publish("daily_summary", summary, days, report)
+    # An owned partition the run wrote nothing for is removed: so are the old layout's date folders.
+    owned: list[dict[str, Any]] = [{"digest_date": d} for d in legacy] + [{"month": m} for m in months]
+    ctx.publish("daily_summary", summary, owned, report)
     rows = {"daily_summary": summary.count()}
     summary.unpersist()
 
@@ -50,10 +61,40 @@ def run(ctx: RunContext, _params: Any) -> StageReport:
     rows["erank_mart"] = series.count()
     series.unpersist()
 
-    report.rows_in = rows["daily_summary"]  # digest dates summarised
+    report.rows_in = rows["daily_summary"]  # digest dates summarised (every date of the owned months)
     report.rows_out = sum(rows.values())
     report.details = {"rows": rows}
     return report
+
+
+def summary_months(dates: list[dt.date]) -> tuple[list[str], dt.date, dt.date]:
+    """The ``daily_summary`` partitions ('YYYY-MM') a run over ``dates`` owns: every month from the first
+    date's to the last's; and the first and last day of those months: the dates it rebuilds."""
+    first = min(dates).replace(day=1)
+    after = max(dates).replace(day=28) + dt.timedelta(days=4)  # a day of the next month
+    last = after - dt.timedelta(days=after.day)
+    months = []
+    month = first
+    while month <= last:
+        months.append(month.strftime("%Y-%m"))
+        month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return months, first, last
+
+
+def per_date_partitions(warehouse: str) -> list[dt.date]:
+    """Dates of ``daily_summary`` folders in the layout before session 24 (``digest_date=YYYY-MM-DD``,
+    one per date). The marts stage rebuilds their months and removes them, so a warehouse made by an
+    older digestflow moves to the monthly layout on its first marts run, and no date is read twice."""
+    root = storage.table_dir(warehouse, "daily_summary")
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in root.glob("digest_date=*"):
+        try:
+            found.append(dt.date.fromisoformat(folder.name.removeprefix("digest_date=")))
+        except ValueError:
+            continue
+    return sorted(found)
 
 
 STAGE = Stage(
