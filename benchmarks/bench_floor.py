@@ -14,9 +14,11 @@ Spark's start + the harness path + the one-process script's compute (``naive_pip
 for the same-run baseline) is a lower bound for ``digestflow run`` with this layout and gate on this
 host: if it is above the target, no faster stage code reaches the target without a layout change.
 
-Usage::
+``--date D`` measures what a one-day run of D owns instead (its date, its as_of, its months): the floor
+of ``digestflow run --date D`` (target 4 compares that run with a bare Spark start; here both come from
+the same process). Usage::
 
-    python benchmarks/bench_floor.py [--warehouse W] [--landing ../shared/data/hf-daily]
+    python benchmarks/bench_floor.py [--warehouse W] [--landing ../shared/data/hf-daily] [--date D]
 
 Without ``--warehouse``, a full ``digestflow run`` of the landing folder makes one first (not timed).
 """
@@ -55,18 +57,34 @@ def script_seconds(landing: Path, tmp: Path) -> float:
     return time.perf_counter() - t0
 
 
-def measure(warehouse: Path, start: str, end: str, tmp: Path) -> tuple[float, list[dict[str, object]]]:
+def one_day(partition: dict[str, object], day: dt.date) -> bool:
+    """Does a one-day run of ``day`` own this partition?"""
+    from digestflow.erank import owned_periods
+
+    checks = {
+        "digest_date": lambda v: v == day,
+        "as_of": lambda v: v == day,
+        "month": lambda v: v == day.strftime("%Y-%m"),
+        "period": lambda v: v in owned_periods([day]) or v == day.isoformat(),
+    }
+    return all(checks[k](v) for k, v in partition.items() if k in checks)
+
+
+def measure(warehouse: Path, start: str, end: str, tmp: Path,
+            day: dt.date | None = None) -> tuple[float, list[dict[str, object]]]:
     """In this process: Spark's start (+ one trivial job), then each table's publish path, cold and warm."""
     from pyspark import StorageLevel
 
     from digestflow import storage
-    from digestflow.pipeline import StageReport
+    from digestflow.pipeline import StageReport, _only
     from digestflow.runner import make_context
     from digestflow.settings import Settings
     from digestflow.spark import build_session
     from digestflow.stages import ordered
 
     first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    if day is not None:
+        first = last = day
     t0 = time.perf_counter()
     spark = build_session(Settings(warehouse=str(tmp / "scratch")), days=(last - first).days + 1)
     spark.range(1).count()
@@ -75,8 +93,13 @@ def measure(warehouse: Path, start: str, end: str, tmp: Path) -> tuple[float, li
     tables = [t for s in ordered() for t in s.writes]
     kept = {}
     for table in tables:  # into the cache, untimed: the "computation" a run would do
-        df = storage.read_table(spark, str(warehouse), table).persist(StorageLevel.MEMORY_AND_DISK)
-        kept[table] = (df, df.count(), storage.listed_partitions(str(warehouse), table))
+        owned = storage.listed_partitions(str(warehouse), table)
+        df = storage.read_table(spark, str(warehouse), table)
+        if day is not None:
+            owned = [p for p in owned if one_day(p, day)]
+            df = _only(df, table, owned)
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        kept[table] = (df, df.count(), owned)
 
     rows = []
     for table in tables:
@@ -109,6 +132,7 @@ def main() -> None:
     parser.add_argument("--warehouse", type=Path, help="a finished warehouse of the landing folder's dates")
     parser.add_argument("--landing", type=Path, default=DEFAULT_LANDING)
     parser.add_argument("--no-script", action="store_true", help="skip the one-process script's baseline")
+    parser.add_argument("--date", type=dt.date.fromisoformat, help="only what a one-day run of this date owns")
     args = parser.parse_args()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     start, end = digest_range(args.landing)
@@ -119,8 +143,8 @@ def main() -> None:
             warehouse = tmp / "warehouse"
             print(f"making a warehouse of {start}..{end} with digestflow run (not timed) …", flush=True)
             make_warehouse(args.landing, warehouse, start, end)
-        started, rows = measure(warehouse, start, end, tmp)
-        script = None if args.no_script else script_seconds(args.landing, tmp)
+        started, rows = measure(warehouse, start, end, tmp, args.date)
+        script = None if args.no_script or args.date else script_seconds(args.landing, tmp)
 
     print(f"\n{'table':16} {'rows':>10} {'partitions':>10} {'publish cold':>12} {'publish warm':>12} {'one file':>9}")
     for r in rows:
@@ -132,6 +156,9 @@ def main() -> None:
     print(f"{'all tables':16} {sum(int(r['rows']) for r in rows):>10,} {sum(int(r['partitions']) for r in rows):>10}"
           f" {cold:>11.2f}s {warm:>11.2f}s {flat:>8.2f}s")
     print(f"\nSpark start + one trivial job: {started:.2f} s")
+    if args.date:
+        print(f"one-day floor = start + harness path (cold, as a fresh process pays it): {started + cold:.2f} s "
+              f"= {(started + cold) / started:.2f}x the bare start")
     if script is not None:
         floor = started + warm + script
         print(f"one-process script (naive_pipeline.py): {script:.2f} s")
