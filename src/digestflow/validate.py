@@ -29,6 +29,7 @@ can build the pages and the index once at its end (:func:`defer_docs`, :func:`bu
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -483,8 +484,8 @@ def read_frame(
 
     Forcing the declared schema on the data columns would make the type expectations vacuous, so their
     types come from a file footer. Partition columns have no type on disk (they are folder names): they
-    get their declared type, and a value that does not parse becomes NULL, which the not-null rule
-    catches. Listing only the wanted folders matters: discovering 521 partitions costs more than
+    get their declared type (Spark 4 refuses to read a folder whose value does not parse;
+    :func:`read_arrow` reads it as NULL, which the not-null rule catches). Listing only the wanted folders matters: discovering 521 partitions costs more than
     validating one. ``None`` when there are no files.
     """
     paths = [f for f in folders if f.is_dir()] if folders is not None else ([root] if root.is_dir() else [])
@@ -582,6 +583,76 @@ def _partition_value(schema_type: str, raw: str) -> Any:
     return raw
 
 
+def read_arrow(root: Path, table: str) -> Any:
+    """The Parquet data under ``root``, read in this process with pyarrow as :func:`read_frame` reads it
+    with Spark: data columns typed *as written* (the first file's footer; every file is read with it),
+    partition columns typed by the schema from the folder names (Spark's escaping undone,
+    ``__HIVE_DEFAULT_PARTITION__`` and a value that does not parse become NULL, which the not-null rule
+    catches). Files and folders whose name starts with ``_`` or ``.`` are skipped, as Spark skips them.
+    ``None`` when there are no files.
+
+    For the pandas engine (small tables): a Spark job that reads hundreds of one-partition files back and
+    collects them costs seconds (papers of the 521 dev days: 1.7 s warm, 4.9 s first in a process),
+    pyarrow 0.3 s (BENCHMARKS.md, session 25).
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    if not root.is_dir():
+        return None
+    files = sorted(f for f in root.rglob("*.parquet")
+                   if not any(part[0] in "._" for part in f.relative_to(root).parts))
+    if not files:
+        return None
+    schema = schemas.load(table)
+    cols = list(schema.partition_by)
+    written = pq.read_schema(files[0])
+    data_fields = [f for f in written.remove_metadata() if f.name not in cols]
+    strings = pa.schema([pa.field(c, pa.string()) for c in cols])
+    dataset = ds.dataset([str(f) for f in files], schema=pa.schema(data_fields + list(strings)), format="parquet",
+                         partitioning=ds.partitioning(strings, flavor="hive") if cols else None,
+                         partition_base_dir=str(root))
+    data = dataset.to_table()
+    declared = schema.arrow()
+    for col in cols:  # the folder names as strings -> the declared type, one parse per distinct value
+        kind = schema.column(col).type
+        encoded = data.column(col).combine_chunks().dictionary_encode()
+        values = pa.array([_partition_value(kind, v) for v in encoded.dictionary.to_pylist()],
+                          type=declared.field(col).type)
+        data = data.set_column(data.schema.get_field_index(col), col, values.take(encoded.indices))
+    return data
+
+
+def with_derived(data: Any, spec: SuiteSpec) -> Any:
+    """``data`` (an Arrow table) plus the suite's derived helper columns, computed by DuckDB from the same
+    Spark SQL the Spark engine runs (:func:`prepare`), translated by sqlglot (:func:`duckdb_expression`).
+    The rows keep their order; the table's own columns are not touched (their types are what GE checks)."""
+    if not spec.derived_columns:
+        return data
+    import duckdb
+    import pyarrow as pa
+
+    order = "__digestflow_row"
+    indexed = data.append_column(order, pa.array(range(data.num_rows), pa.int64()))
+    select = ", ".join(f'{duckdb_expression(expr)} AS "{name}"' for name, expr in spec.derived_columns.items())
+    with duckdb.connect() as con:
+        con.register("staged", indexed)
+        derived = con.sql(f'SELECT {select} FROM staged ORDER BY "{order}"').to_arrow_table()
+    for name in spec.derived_columns:
+        data = data.append_column(name, derived.column(name))
+    return data
+
+
+@functools.cache
+def duckdb_expression(spark_sql: str) -> str:
+    """A derived column's Spark SQL expression in DuckDB's dialect (sqlglot; tests/test_validate.py
+    checks every suite's columns against Spark's own values)."""
+    import sqlglot
+
+    return sqlglot.transpile(spark_sql, read="spark", write="duckdb")[0]
+
+
 def choose_engine(rows: int) -> str:
     """pandas for a small staged table (in-process, milliseconds per expectation), Spark otherwise."""
     return "pandas" if rows <= PANDAS_MAX_ROWS else "spark"
@@ -591,10 +662,14 @@ def _to_pandas(df: DataFrame) -> Any:
     """``df`` collected through Arrow into the pandas types the pandas suite names (see ``_TYPE_NAMES``):
     nullable Int32/Int64/Float32/Float64/boolean (no int → float on NULL), dates as ``datetime.date``,
     arrays as Python lists, strings as ``str``."""
+    return arrow_to_pandas(df.toArrow())
+
+
+def arrow_to_pandas(table: Any) -> Any:
+    """An Arrow table in the pandas types the pandas suite names (see :func:`_to_pandas`)."""
     import pandas as pd
     import pyarrow as pa
 
-    table = df.toArrow()
     nullable = {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype(), pa.float32(): pd.Float32Dtype(),
                 pa.float64(): pd.Float64Dtype(), pa.bool_(): pd.BooleanDtype()}
     frame = table.to_pandas(types_mapper=nullable.get, date_as_object=True)
@@ -616,7 +691,7 @@ class DocsTarget:
 
 
 def validate_frame(
-    df: DataFrame | None,
+    df: DataFrame | Any | None,
     spec: SuiteSpec,
     parameters: Mapping[str, Any],
     *,
@@ -628,9 +703,10 @@ def validate_frame(
 
     ``spec.engine`` says where: "spark" runs GE's Spark engine on the prepared frame (persisted only
     when GE will scan it more than once, see ``SuiteSpec.one_pass``); "pandas" collects it (one Spark
-    job) and runs GE in-process. ``counts`` (from :func:`partition_counts`) spares the Spark engine its
-    counting job. ``docs`` (or the older
-    ``docs_dir``) adds the result to Data Docs.
+    job) and runs GE in-process. For the pandas engine ``df`` may instead be an Arrow table
+    (:func:`read_arrow`): its derived columns are then computed by DuckDB (:func:`with_derived`).
+    ``counts`` (from :func:`partition_counts`) spares the Spark engine its counting job. ``docs`` (or the
+    older ``docs_dir``) adds the result to Data Docs.
     """
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
@@ -639,13 +715,19 @@ def validate_frame(
     if docs is None and docs_dir is not None:
         docs = DocsTarget(docs_dir, storage.new_run_id(), dt.datetime.now(dt.UTC))
     cols = list(spec.partition_by)
-    prepared = prepare(df, spec)
+    arrow = not hasattr(df, "sparkSession")  # an Arrow table from read_arrow (pandas engine only)
+    if arrow and spec.engine != "pandas":
+        raise ValueError(f"{spec.table}: an Arrow table is validated by the pandas engine only")
+    prepared = df if arrow else prepare(df, spec)
     # The Spark engine caches the frame when GE will scan it more than once (the counting job below, or
     # semantic rules: one metric job each). A suite of structural rules over given counts is one pass,
     # and building the cache costs several passes: paper_terms of the 521 dev days 6.8 -> 1.8 s warm,
     # of the 10x corpus (17.6 M rows) 58.7 -> 7.9 s (BENCHMARKS.md, session 21).
     cache = spec.engine == "spark" and (counts is None or not spec.one_pass)
-    frame: Any = _to_pandas(prepared) if spec.engine == "pandas" else (prepared.persist() if cache else prepared)
+    if spec.engine == "pandas":
+        frame: Any = arrow_to_pandas(with_derived(df, spec)) if arrow else _to_pandas(prepared)
+    else:
+        frame = prepared.persist() if cache else prepared
     try:
         if counts is None and spec.engine == "pandas":
             sizes = frame.groupby(cols, dropna=False).size() if cols else None
@@ -841,7 +923,9 @@ def audit(ctx: RunContext, staged: Staged) -> Verdict:
     counts = partition_counts(staged.path, staged.table)
     spec = load_suite(staged.table, choose_engine(sum(n for _, n in counts.values())))
     parameters = suite_parameters(ctx.start, ctx.end, ctx.today)
-    df = read_frame(ctx.spark, staged.path, staged.table)
+    # A small table goes to the pandas engine: read its files here, not through a Spark job.
+    reader = read_arrow if spec.engine == "pandas" else functools.partial(read_frame, ctx.spark)
+    df = reader(staged.path, staged.table)
     docs = DocsTarget(docs_dir(ctx.warehouse), ctx.run_id, _run_time(ctx), defer=ctx.run_id in _DEFERRED)
     outcome = validate_frame(df, spec, parameters, docs=docs, counts=counts)
     record(ctx.warehouse, ctx.run_id, outcome, staging=staged.path)
