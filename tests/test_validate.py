@@ -158,7 +158,7 @@ def publish(spark, warehouse: Path, table: str, rows: list[dict], start: dt.date
     ctx = make_context(spark=spark, settings=settings, start=start, end=end, today=DAYS[-1])
     df = spark.createDataFrame(rows, schemas.load(table).spark())
     report = StageReport("test")
-    ctx.publish(table, df, storage.date_partitions(DAYS), report)
+    report.details["published"] = ctx.publish(table, df, storage.date_partitions(DAYS), report)
     return ctx, report
 
 
@@ -199,6 +199,7 @@ def test_clean_partitions_publish_and_are_recorded(gate) -> None:
     assert report1.blocked == []
     assert report1r.blocked == []
     assert report1.partitions == len(DAYS)
+    assert report1.details["published"].rows == len(gate["clean"])  # from the footers: every row published
     rows = result_rows(warehouse, "papers", ctx1.run_id)
     assert sorted(rows) == [f"digest_date={d}" for d in DAYS]
     expected_counts = {d: sum(1 for r in gate["clean"] if r["digest_date"] == d) for d in DAYS}
@@ -221,6 +222,7 @@ def test_corrupt_partitions_are_blocked_and_published_ones_stay_byte_identical(g
         kept = warehouse / "_staging" / ctx2.run_id / "papers" / f"digest_date={d}"
         assert any(kept.glob("*.parquet")), f"blocked staged data for {d} was not kept at {kept}"
     assert report2.partitions == 2  # days 3 and 4 published
+    assert report2.details["published"].rows == sum(1 for r in gate["clean"] if r["digest_date"] in DAYS[2:4])
     assert len(report2.blocked) == 3
     text = "\n".join(report2.blocked)
     assert f"papers digest_date={DAYS[0]}" in text

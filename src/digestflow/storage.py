@@ -137,6 +137,12 @@ def parse_relpath(table: str, relpath: str) -> dict[str, Any]:
     return out
 
 
+def published_rows(warehouse: str, table: str, partitions: Iterable[Partition]) -> int:
+    """Rows in the listed published partitions of ``table`` (those that exist), from Parquet footers."""
+    root = table_dir(warehouse, table)
+    return sum(footer_rows(root / partition_relpath(p)) for p in existing_partitions(warehouse, table, partitions))
+
+
 def date_partitions(dates: Iterable[dt.date], column: str = "digest_date") -> list[dict[str, dt.date]]:
     return [{column: d} for d in dates]
 
@@ -195,8 +201,16 @@ def write_tasks(df: DataFrame) -> int:
 @dataclass(frozen=True)
 class PublishReport:
     table: str
-    published: int
-    removed: int
+    published: int  # partitions swapped in
+    removed: int  # owned partitions the run produced nothing for, taken out
+    rows: int = 0  # rows of the published partitions, from their Parquet footers (no Spark job)
+
+
+def footer_rows(folder: Path) -> int:
+    """Rows of the Parquet files in ``folder`` (one partition), from their footers: no data read."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(f).num_rows for f in folder.glob("*.parquet") if not f.name.startswith("."))
 
 
 @contextlib.contextmanager
@@ -235,7 +249,7 @@ def publish(staged: Staged, warehouse: str, only: Iterable[Partition] | None = N
 
 
 def _publish_locked(staged: Staged, root: Path, keep: set[str] | None) -> PublishReport:
-    published = removed = 0
+    published = removed = rows = 0
     for part in staged.partitions:
         rel = partition_relpath(part)
         if keep is not None and rel not in keep:
@@ -243,6 +257,7 @@ def _publish_locked(staged: Staged, root: Path, keep: set[str] | None) -> Publis
         source, target = staged.path / rel, root / rel
         if source.is_dir():
             _strip_side_files(source)
+            rows += footer_rows(source)
             target.parent.mkdir(parents=True, exist_ok=True)
             swap_in(source, target)
             published += 1
@@ -256,7 +271,7 @@ def _publish_locked(staged: Staged, root: Path, keep: set[str] | None) -> Publis
             os.rename(target, retired)
             removed += 1
             _publish_pause()
-    return PublishReport(staged.table, published, removed)
+    return PublishReport(staged.table, published, removed, rows)
 
 
 def _strip_side_files(folder: Path) -> None:

@@ -51,23 +51,10 @@ def run(ctx: RunContext, params: EmbedParams) -> StageReport:
     papers = ctx.read("papers", storage.date_partitions(ctx.dates))
     report = StageReport("embed")
     owned = [{"model": model, "digest_date": d} for d in ctx.dates]
-    ctx.publish("embeddings", embed_papers(papers, model), owned, report)
-    report.rows_out = published_rows(ctx, "embeddings", owned)
-    report.rows_in = report.rows_out
+    report.rows_out = ctx.publish("embeddings", embed_papers(papers, model), owned, report).rows
+    report.rows_in = storage.published_rows(ctx.warehouse, "papers", storage.date_partitions(ctx.dates))
     report.details = {"model": model}
     return report
-
-
-def published_rows(ctx: RunContext, table: str, partitions: list[dict]) -> int:
-    """Rows in the published partitions, from the Parquet footers: no Spark job for a count."""
-    import pyarrow.parquet as pq
-
-    root = storage.table_dir(ctx.warehouse, table)
-    total = 0
-    for part in partitions:
-        for f in (root / storage.partition_relpath(part)).glob("*.parquet"):
-            total += pq.ParquetFile(f).metadata.num_rows
-    return total
 
 
 STAGE = Stage(

@@ -32,10 +32,9 @@ def run(ctx: RunContext, _params: Any) -> StageReport:
     )
     report = StageReport("ingest", rows_in=len(files))
     owned = storage.date_partitions(ctx.dates)
-    ctx.publish("papers", papers, owned, report)
-    ctx.publish("rejects", rejects, owned, report)
-    report.rows_out = papers.count()
-    report.rows_rejected = rejects.count()
+    # Rows out: what was published (footer counts), not a count job that recomputes the rejects.
+    report.rows_out = ctx.publish("papers", papers, owned, report).rows
+    report.rows_rejected = ctx.publish("rejects", rejects, owned, report).rows
     report.details = {"files": len(files), "refused": sum(1 for f in files if f.refused)}
     return report
 

@@ -38,30 +38,22 @@ def run(ctx: RunContext, _params: Any) -> StageReport:
     rejects = ctx.read("rejects").where(F.col("digest_date").between(F.lit(first), F.lit(last)))
     history = papers.select("paper_id", "digest_date")
     summary = summarize_days(papers, history, rejects, ctx.read("validation_results"), first, last)
-    summary = summary.persist()
     # An owned partition the run wrote nothing for is removed: so are the old layout's date folders.
     owned: list[dict[str, Any]] = [{"digest_date": d} for d in legacy] + [{"month": m} for m in months]
-    ctx.publish("daily_summary", summary, owned, report)
-    rows = {"daily_summary": summary.count()}
-    summary.unpersist()
+    # Row counts are those published (Parquet footers): no count job over the marts.
+    rows = {"daily_summary": ctx.publish("daily_summary", summary, owned, report).rows}
 
     as_of = storage.date_partitions(ctx.dates, "as_of")
     in_run = F.col("as_of").between(F.lit(ctx.start), F.lit(ctx.end))
     trends, weekly = ctx.read("keyword_trends").where(in_run), ctx.read("term_stats").where(in_run)
-    lists = select_trend_lists(trends, weekly).persist()
-    ctx.publish("trend_mart", lists, as_of, report)
-    rows["trend_mart"] = lists.count()
-    lists.unpersist()
+    rows["trend_mart"] = ctx.publish("trend_mart", select_trend_lists(trends, weekly), as_of, report).rows
 
     periods = owned_periods(ctx.dates)
     owned = [{"set_kind": k, "period": p} for k in CALENDAR_KINDS for p in periods]
     stats = ctx.read("erank_stats").where(F.col("set_kind").isin(*CALENDAR_KINDS) & F.col("period").isin(*periods))
-    series = select_erank_series(stats, CALENDAR_KINDS).persist()
-    ctx.publish("erank_mart", series, owned, report)
-    rows["erank_mart"] = series.count()
-    series.unpersist()
+    rows["erank_mart"] = ctx.publish("erank_mart", select_erank_series(stats, CALENDAR_KINDS), owned, report).rows
 
-    report.rows_in = rows["daily_summary"]  # digest dates summarised (every date of the owned months)
+    report.rows_in = rows["daily_summary"]  # digest dates summarised and published (every date of the owned months)
     report.rows_out = sum(rows.values())
     report.details = {"rows": rows}
     return report
