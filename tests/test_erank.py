@@ -186,6 +186,28 @@ def test_both_routes_match_an_independent_numpy_svd(measured) -> None:
                 assert gram[key][stat] == pytest.approx(exact[key][stat], rel=1e-9, abs=1e-9), (key, stat)
 
 
+def test_exact_route_cuts_sets_across_arrow_batches_and_orders_rows_by_key(spark, measured) -> None:
+    """The exact route reads sets as runs of sorted rows: with 3-row Arrow batches (every set of more
+    than 3 rows cut across batches, several sets sharing one) and the input rows reversed, every set
+    gets exactly the row the module fixture measured with whole sets in one batch, bit for bit."""
+    sets, exact, _ = measured
+    # Rows in descending row_key order in every input partition (a sort before the route's shuffle would be
+    # optimised away), so only the route's own sort can put them back in row_key order.
+    frame = spark.createDataFrame(sorted(set_frame(spark, sets).collect(), key=lambda r: r["row_key"], reverse=True),
+                                  ROWS_DDL)
+    before = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "3")
+    try:
+        cut = by_key(erank_stats(frame, ErankConfig(gram_threshold=10**9)))
+    finally:
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", before)
+    assert set(cut) == set(sets)
+    for key, row in cut.items():
+        same = {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}
+        want = {k: v for k, v in exact[key].items() if not (isinstance(v, float) and math.isnan(v))}
+        assert same == want, key
+
+
 def test_degenerate_sets_are_null_with_a_reason_not_a_crash(measured) -> None:
     _, exact, gram = measured
     expected = {

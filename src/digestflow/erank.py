@@ -5,9 +5,9 @@ row inside it (paper_id, or the row number of an external file), ``vector`` is t
 built from ``embeddings`` (and, for term sets, ``paper_terms`` + ``keyword_trends``) by pure
 DataFrame transforms; :func:`erank_stats` then measures every set by one of two routes:
 
-* **exact** — sets of at most ``gram_threshold`` rows: ``groupBy(set).applyInPandas``, rows sorted by
-  ``row_key`` (so the float64 SVD sees the same matrix on every run), then
-  :func:`digestflow.metrics.spectrum.spectrum_stats`.
+* **exact** — sets of at most ``gram_threshold`` rows: partitioned by set and sorted by (set,
+  ``row_key``) (so the float64 SVD sees the same matrix on every run), each set measured from Arrow in
+  ``mapInArrow`` by :func:`digestflow.metrics.spectrum.spectrum_stats`.
 * **gram** — larger sets: ``mapInArrow`` folds each partition's rows into one float64
   :class:`~digestflow.metrics.spectrum.GramAccumulator` per set (n, Σx, XᵀX, Σ unit rows), a keyed
   ``applyInPandas`` sums the partial states per set (the reduce of a treeAggregate, so no single
@@ -219,17 +219,60 @@ def stats_ddl() -> str:
 
 
 def exact_route(set_rows: DataFrame, config: ErankConfig) -> DataFrame:
-    """Exact float64 SVD per set: ``groupBy(set).applyInPandas`` (each set must fit one Python worker)."""
-    return set_rows.groupBy(*SET_COLS).applyInPandas(lambda pdf: _exact_group(pdf, config), stats_ddl())
+    """Exact float64 SVD per set (each set must fit one Python worker): the rows are hash-partitioned by
+    set and sorted by (set, row_key), so each set is one contiguous run of a partition, which
+    ``mapInArrow`` (:func:`_exact_sets`) measures straight from Arrow.
+
+    Not ``groupBy(set).applyInPandas``: that builds one pandas frame per set (the vectors as a column of
+    numpy arrays) and costs more than the SVDs on the dev corpus's 651 small calendar sets (6.8 s warm
+    against 3.4 s, identical rows; BENCHMARKS.md, session 25).
+    """
+    return (
+        set_rows.repartition(*SET_COLS)
+        .sortWithinPartitions(*SET_COLS, "row_key")
+        .mapInArrow(lambda batches: _exact_sets(batches, config), stats_ddl())
+    )
 
 
-def _exact_group(pdf: pd.DataFrame, config: ErankConfig) -> pd.DataFrame:
-    import pandas as pd
+def _exact_sets(batches: Iterator[pa.RecordBatch], config: ErankConfig, flush: int = 256) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body of :func:`exact_route`: rows sorted by (set, row_key), so a set ends where the set
+    columns change (possibly in a later batch); each finished set becomes one :func:`measure_exact` row."""
+    import pyarrow as pa
 
-    pdf = pdf.sort_values("row_key", kind="stable")
-    set_id = {c: pdf[c].iloc[0] for c in SET_COLS}
-    X, d, ragged = stack_vectors(pdf["vector"].tolist())
-    return pd.DataFrame([measure_exact(set_id, X, d, ragged, pdf["row_key"].tolist(), config)])
+    from digestflow import schemas
+
+    out_schema = pa.schema([f.with_nullable(True) for f in schemas.load("erank_stats").arrow() if f.name != "computed_at"])
+    current: tuple[Any, ...] | None = None
+    keys: list[str] = []
+    chunks: list[pa.Array] = []
+    rows: list[dict[str, Any]] = []
+
+    def measure() -> None:
+        X, d, ragged = arrow_matrix(pa.concat_arrays(chunks))
+        set_id = dict(zip(SET_COLS, current, strict=True))
+        rows.append(measure_exact(set_id, np.asarray(X, dtype=np.float64), d, ragged, keys, config))
+
+    for batch in batches:
+        ids = list(zip(*(batch.column(c).to_pylist() for c in SET_COLS), strict=True))
+        row_keys, vectors = batch.column("row_key").to_pylist(), batch.column("vector")
+        start = 0
+        for i in range(1, len(ids) + 1):
+            if i < len(ids) and ids[i] == ids[start]:
+                continue
+            if ids[start] != current:  # a new set begins: the previous one is complete
+                if current is not None:
+                    measure()
+                current, keys, chunks = ids[start], [], []
+            keys.extend(row_keys[start:i])
+            chunks.append(vectors.slice(start, i - start))
+            start = i
+        if len(rows) >= flush:
+            yield pa.RecordBatch.from_pylist(rows, schema=out_schema)
+            rows.clear()
+    if current is not None:
+        measure()
+    if rows:
+        yield pa.RecordBatch.from_pylist(rows, schema=out_schema)
 
 
 def measure_exact(
