@@ -409,6 +409,17 @@ def test_stage_end_to_end_reruns_identical_and_owns_only_its_periods(spark, tmp_
     run(["erank"], dt.date(2025, 4, 2), dt.date(2025, 4, 2))
     assert table_rows(warehouse, "erank_stats") == first
 
+    # More embedding rows read than the threshold: the stage counts the sets and sends the ones above it
+    # (the months, more papers than any day) to the Gram route, the rest (the days) to the exact route.
+    threshold = max(per_day.values())
+    assert sum(per_day.values()) > threshold  # the footer bound cannot rule the Gram route out
+    ctx = make_context(spark=spark, settings=settings, start=start, end=end,
+                       params={"erank": ErankConfig(gram_threshold=threshold)})
+    (report,) = run_stages(ctx, ["erank"])
+    assert report.details["gram_sets"] == sum(1 for r in stats if r["n"] > threshold) > 0
+    routes = {(r["set_kind"], r["set_key"]): (r["route"], r["n"]) for r in pq.read_table(warehouse / "erank_stats").to_pylist()}
+    assert routes == {(r["set_kind"], r["set_key"]): ("gram" if r["n"] > threshold else "exact", r["n"]) for r in stats}
+
 
 # ----------------------------------------------------------------------------- 2M rows, Gram route
 

@@ -181,13 +181,19 @@ def _first_per_paper(rows: DataFrame) -> DataFrame:
 # ------------------------------------------------------------------------------------------ routes
 
 
-def erank_stats(set_rows: DataFrame, config: ErankConfig, sizes: dict[tuple[Any, ...], int] | None = None) -> DataFrame:
+def erank_stats(
+    set_rows: DataFrame, config: ErankConfig, sizes: dict[tuple[Any, ...], int] | None = None, exact: bool = False
+) -> DataFrame:
     """Statistics of every set in ``set_rows`` (SET_ROW_DDL columns): erank_stats rows minus
     ``computed_at``. Sets above ``config.gram_threshold`` rows take the Gram route, the rest the exact
-    route. ``sizes`` (set tuple → rows, from :func:`set_sizes`) saves the count when already known.
+    route. ``sizes`` (set tuple → rows, from :func:`set_sizes`) saves the count when already known;
+    ``exact``: the caller knows that no set is above the threshold (e.g. ``set_rows`` has no more rows
+    than that), so every set takes the exact route without counting.
     """
     from pyspark.sql import functions as F
 
+    if exact:
+        return exact_route(set_rows, config)
     if sizes is None:
         sizes = set_sizes(set_rows)
     big = [key for key, n in sizes.items() if n > config.gram_threshold]
