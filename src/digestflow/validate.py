@@ -485,8 +485,9 @@ def read_frame(
     Forcing the declared schema on the data columns would make the type expectations vacuous, so their
     types come from a file footer. Partition columns have no type on disk (they are folder names): they
     get their declared type (Spark 4 refuses to read a folder whose value does not parse;
-    :func:`read_arrow` reads it as NULL, which the not-null rule catches). Listing only the wanted folders matters: discovering 521 partitions costs more than
-    validating one. ``None`` when there are no files.
+    :func:`read_arrow` reads it as NULL, which the not-null rule catches). Listing only the wanted
+    folders matters: discovering 521 partitions costs more than validating one. ``None`` when there are
+    no files.
     """
     paths = [f for f in folders if f.is_dir()] if folders is not None else ([root] if root.is_dir() else [])
     first = next((f for p in paths for f in p.rglob("*.parquet")), None)
@@ -715,7 +716,9 @@ def validate_frame(
     if docs is None and docs_dir is not None:
         docs = DocsTarget(docs_dir, storage.new_run_id(), dt.datetime.now(dt.UTC))
     cols = list(spec.partition_by)
-    arrow = not hasattr(df, "sparkSession")  # an Arrow table from read_arrow (pandas engine only)
+    import pyarrow as pa
+
+    arrow = isinstance(df, pa.Table)  # from read_arrow (pandas engine only)
     if arrow and spec.engine != "pandas":
         raise ValueError(f"{spec.table}: an Arrow table is validated by the pandas engine only")
     prepared = df if arrow else prepare(df, spec)
