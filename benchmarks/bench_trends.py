@@ -151,7 +151,7 @@ def series_case(args: argparse.Namespace) -> None:
     vocabulary = term_vocabulary(paper_terms).persist()
     forms = term_forms(paper_terms, papers, vocabulary=vocabulary)
     t = time.perf_counter()
-    supported = supported_terms(vocabulary, forms, params.min_df)
+    supported = supported_terms(vocabulary, forms, params.min_df).terms
     support_s = time.perf_counter() - t
     rows, times = paper_terms.count(), {"all rows": [], "supported terms only": []}
     results = {}

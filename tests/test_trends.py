@@ -229,8 +229,10 @@ def test_supported_terms_by_hand(spark):
     assert dict(vocabulary.toPandas().itertuples(index=False)) == {
         "agent": 2, "agents": 1, "graph": 3, "llm": 1, "large language model": 2, "rare phrase": 2, "one-off": 1,
     }
-    supported = supported_terms(vocabulary, forms, min_df=3)
-    assert supported == ["agent", "agents", "graph", "large language model", "llm"]
+    support = supported_terms(vocabulary, forms, min_df=3)
+    assert support.terms == ["agent", "agents", "graph", "large language model", "llm"]
+    assert support.rows == 3  # only "graph" has 3 rows by itself
+    supported = support.terms
 
     def series(kept):
         got = term_series(paper_terms, 3, forms, kept).toPandas()

@@ -22,7 +22,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = [
+    "Support",
     "TermCounts",
     "TrendParams",
     "canonical_terms",
@@ -50,7 +51,6 @@ __all__ = [
     "score_trends",
     "sen_slope_rows",
     "series_partitions",
-    "supported_rows",
     "supported_terms",
     "term_forms",
     "term_frame",
@@ -217,28 +217,32 @@ def term_vocabulary(paper_terms: DataFrame) -> DataFrame:
     return paper_terms.groupBy("term").agg(F.count(F.lit(1)).alias("rows"))
 
 
-def supported_terms(vocabulary: DataFrame, forms: pd.DataFrame, min_df: int) -> list[str]:
-    """The raw terms whose rows can count towards a canonical term with ``min_df`` papers or more.
+class Support(NamedTuple):
+    """:func:`supported_terms`' answer: the terms that may reach ``min_df`` and the rows of the frequent ones."""
 
-    A superset, exact for :func:`term_series`: a term with ``min_df`` rows or more, or a term on either
-    side of a fold or merge (``forms``). Any other term is its own canonical term and nothing folds into
-    it, so its papers are its rows, fewer than ``min_df``: :func:`term_series` would drop it anyway.
-    Dropping such rows before the shuffle keeps the output the same and the shuffle ~half as big
+    terms: list[str]
+    rows: int
+
+
+def supported_terms(vocabulary: DataFrame, forms: pd.DataFrame, min_df: int) -> Support:
+    """The raw terms whose rows can count towards a canonical term with ``min_df`` papers or more, and
+    the rows of the terms with ``min_df`` rows or more (one collect of the vocabulary's frequent terms).
+
+    ``terms`` is a superset, exact for :func:`term_series`: a term with ``min_df`` rows or more, or a term
+    on either side of a fold or merge (``forms``). Any other term is its own canonical term and nothing
+    folds into it, so its papers are its rows, fewer than ``min_df``: :func:`term_series` would drop it
+    anyway. Dropping such rows before the shuffle keeps the output the same and the shuffle ~half as big
     (terms seen in one or two papers hold 43 % of the rows of the dev days' last 210-day lookback, 315,023
     of 728,316, and 36 % over all 521 days: DuckDB over the published paper_terms, session 21).
+
+    ``rows`` is what enters :func:`term_series`' shuffle, give or take the few rarer forms of a fold (it
+    sizes that shuffle, :func:`series_partitions`).
     """
     from pyspark.sql import functions as F
 
-    frequent = vocabulary.where(F.col("rows") >= min_df).select("term").toPandas()["term"]
-    return sorted(set(frequent) | set(forms["term"]) | set(forms["canon"]))
-
-
-def supported_rows(vocabulary: DataFrame, min_df: int) -> int:
-    """Rows of the terms with ``min_df`` rows or more: what enters :func:`term_series`' shuffle, give or
-    take the few rarer forms of a fold (it sizes that shuffle, :func:`series_partitions`)."""
-    from pyspark.sql import functions as F
-
-    return int(vocabulary.where(F.col("rows") >= min_df).agg(F.sum("rows")).first()[0] or 0)
+    frequent = vocabulary.where(F.col("rows") >= min_df).toPandas()
+    terms = sorted(set(frequent["term"]) | set(forms["term"]) | set(forms["canon"]))
+    return Support(terms, int(frequent["rows"].sum()))
 
 
 def _term_forms(

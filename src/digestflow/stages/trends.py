@@ -83,7 +83,6 @@ def run(ctx: RunContext, params: TrendParams) -> StageReport:
         daily_volume,
         score_trends,
         series_partitions,
-        supported_rows,
         supported_terms,
         term_forms,
         term_series,
@@ -100,10 +99,10 @@ def run(ctx: RunContext, params: TrendParams) -> StageReport:
         forms = term_forms(paper_terms, papers, params.acronym_min_definitions, params.acronym_min_share, vocabulary)
         supported = supported_terms(vocabulary, forms, params.min_df)
         shuffle = int(ctx.spark.conf.get("spark.sql.shuffle.partitions"))
-        partitions = series_partitions(supported_rows(vocabulary, params.min_df), shuffle)
+        partitions = series_partitions(supported.rows, shuffle)
     finally:
         vocabulary.unpersist()
-    series = term_series(paper_terms, params.min_df, forms, supported, partitions).toPandas()
+    series = term_series(paper_terms, params.min_df, forms, supported.terms, partitions).toPandas()
     volume = daily_volume(papers).toPandas()
     result = score_trends(TermCounts.from_frames(series, volume, days), as_of, params)
 
