@@ -57,31 +57,46 @@ def summarize_days(
 
     first_seen = history.groupBy("paper_id").agg(F.min("digest_date").alias("first_seen"))
     has_code = F.exists("urls", lambda u: u.rlike(CODE_LINK))
-    paper_days = (
+    # Papers and rejects of the range as one frame, aggregated once per date: a reject row has no paper
+    # (NULL paper_id and measures, which count() and avg() skip), so one group-by gives the paper,
+    # reject and digest counts that were three aggregations and two full joins (BENCHMARKS.md, session 26).
+    paper_rows = (
         in_range(papers)
         .join(first_seen, "paper_id", "left")
-        .withColumn("first_seen", F.least(F.coalesce("first_seen", "digest_date"), "digest_date"))
-        .groupBy("digest_date")
-        .agg(
-            F.count(F.lit(1)).alias("n_papers"),
-            F.count_distinct(F.when(F.col("first_seen") == F.col("digest_date"), F.col("paper_id"))).alias(
-                "n_new_papers"
-            ),
-            F.count_distinct(F.when(F.col("first_seen") < F.col("digest_date"), F.col("paper_id"))).alias(
-                "n_repeated_papers"
-            ),
-            F.avg("n_words").alias("mean_abstract_words"),
-            F.avg(F.col("abstract_truncated").cast("double")).alias("share_truncated"),
-            F.avg(has_code.cast("double")).alias("share_with_code"),
+        .select(
+            "digest_date",
+            "digest_id",
+            "paper_id",
+            F.least(F.coalesce("first_seen", "digest_date"), "digest_date").alias("first_seen"),
+            "n_words",
+            F.col("abstract_truncated").cast("double").alias("truncated"),
+            has_code.cast("double").alias("with_code"),
+            F.lit(False).alias("is_reject"),
         )
     )
-    reject_days = in_range(rejects).groupBy("digest_date").agg(F.count(F.lit(1)).alias("n_rejects"))
-    digests = (
-        in_range(papers)
-        .select("digest_date", "digest_id")
-        .unionByName(in_range(rejects).select("digest_date", "digest_id"))
-        .groupBy("digest_date")
-        .agg(F.count_distinct("digest_id").alias("n_digests"))
+    reject_rows = in_range(rejects).select(
+        "digest_date",
+        "digest_id",
+        F.lit(None).cast("string").alias("paper_id"),
+        F.lit(None).cast("date").alias("first_seen"),
+        F.lit(None).cast("int").alias("n_words"),
+        F.lit(None).cast("double").alias("truncated"),
+        F.lit(None).cast("double").alias("with_code"),
+        F.lit(True).alias("is_reject"),
+    )
+    entry_days = paper_rows.unionByName(reject_rows).groupBy("digest_date").agg(
+        F.count(F.when(~F.col("is_reject"), F.lit(1))).alias("n_papers"),
+        F.count_distinct(F.when(F.col("first_seen") == F.col("digest_date"), F.col("paper_id"))).alias(
+            "n_new_papers"
+        ),
+        F.count_distinct(F.when(F.col("first_seen") < F.col("digest_date"), F.col("paper_id"))).alias(
+            "n_repeated_papers"
+        ),
+        F.avg("n_words").alias("mean_abstract_words"),
+        F.avg("truncated").alias("share_truncated"),
+        F.avg("with_code").alias("share_with_code"),
+        F.count(F.when(F.col("is_reject"), F.lit(1))).alias("n_rejects"),
+        F.count_distinct("digest_id").alias("n_digests"),
     )
 
     # A partition's verdict is its latest run of each suite: a re-ingested date replaces an old failure.
@@ -99,11 +114,7 @@ def summarize_days(
         F.sum(F.when(F.col("success"), 0).otherwise(1)).alias("validation_failed"),
     )
 
-    days = (
-        paper_days.join(reject_days, "digest_date", "full")
-        .join(digests, "digest_date", "full")
-        .join(validation_days, "digest_date", "full")
-    )
+    days = entry_days.join(validation_days, "digest_date", "full")
     counts = ["n_digests", "n_papers", "n_new_papers", "n_repeated_papers", "n_rejects"]
     counts += ["validation_suites", "validation_failed"]
     days = days.fillna(0, subset=counts).withColumns({
