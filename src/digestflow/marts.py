@@ -58,7 +58,7 @@ def summarize_days(
     first_seen = history.groupBy("paper_id").agg(F.min("digest_date").alias("first_seen"))
     has_code = F.exists("urls", lambda u: u.rlike(CODE_LINK))
     # Papers and rejects of the range as one frame, aggregated once per date: a reject row has no paper
-    # (NULL paper_id and measures, which count() and avg() skip), so one group-by gives the paper,
+    # (its paper columns are NULL, which count() and avg() skip), so one group-by gives the paper,
     # reject and digest counts that were three aggregations and two full joins (BENCHMARKS.md, session 26).
     paper_rows = (
         in_range(papers)
@@ -74,17 +74,8 @@ def summarize_days(
             F.lit(False).alias("is_reject"),
         )
     )
-    reject_rows = in_range(rejects).select(
-        "digest_date",
-        "digest_id",
-        F.lit(None).cast("string").alias("paper_id"),
-        F.lit(None).cast("date").alias("first_seen"),
-        F.lit(None).cast("int").alias("n_words"),
-        F.lit(None).cast("double").alias("truncated"),
-        F.lit(None).cast("double").alias("with_code"),
-        F.lit(True).alias("is_reject"),
-    )
-    entry_days = paper_rows.unionByName(reject_rows).groupBy("digest_date").agg(
+    reject_rows = in_range(rejects).select("digest_date", "digest_id", F.lit(True).alias("is_reject"))
+    entry_days = paper_rows.unionByName(reject_rows, allowMissingColumns=True).groupBy("digest_date").agg(
         F.count(F.when(~F.col("is_reject"), F.lit(1))).alias("n_papers"),
         F.count_distinct(F.when(F.col("first_seen") == F.col("digest_date"), F.col("paper_id"))).alias(
             "n_new_papers"
