@@ -470,7 +470,8 @@ def demo(days: int, root: Path, master: str | None) -> None:
     help="Only staging of runs started longer ago than this (keep it above your longest run).",
 )
 def gc(warehouse: str | None, older_than_hours: float) -> None:
-    """Remove staging folders left behind by killed or blocked runs (never visible to readers)."""
+    """Remove staging folders left behind by killed or blocked runs (never visible to readers), and
+    merge each partition of the log tables (validation_results, run_metrics) into one file."""
     from digestflow import storage
 
     settings_ = Settings.from_env().replace(warehouse=warehouse)
@@ -478,6 +479,11 @@ def gc(warehouse: str | None, older_than_hours: float) -> None:
     for path in removed:
         click.echo(f"removed {path}")
     click.echo(f"{len(removed)} stale staging folder(s) removed")
+    for table in storage.LOG_TABLES:
+        merged = storage.compact_log(settings_.warehouse, table, min_files=2)
+        for c in merged:
+            click.echo(f"compacted {table}/{c.partition}: {c.files} files, {c.rows} rows -> {c.merged}")
+        click.echo(f"{table}: {len(merged)} partition(s) compacted")
 
 
 @main.command()

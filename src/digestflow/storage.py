@@ -15,6 +15,7 @@ import ctypes.util
 import datetime as dt
 import errno
 import fcntl
+import logging
 import os
 import secrets
 import shutil
@@ -28,6 +29,8 @@ from digestflow import schemas
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger("digestflow")
 
 Partition = Mapping[str, Any]  # e.g. {"digest_date": date(2025, 3, 12)} or {"model": "hashing", …}
 
@@ -350,12 +353,21 @@ def clean_stale_staging(
 
 # ------------------------------------------------------------------------------------------ run logs
 
+#: The two tables written one small file per run by :func:`write_log_rows`, not by a stage's publish.
+LOG_TABLES = ("validation_results", "run_metrics")
+#: A log partition is merged once it holds this many files: at the end of a daily run, one merge every
+#: ~64 runs. Each extra ``validation_results`` file costs the marts stage ~2.5 ms per run (BENCHMARKS.md).
+COMPACT_MIN_FILES = 64
+#: Name prefix of a merged log file: run ids start with a digit, so it never collides with a run's file.
+COMPACTED_PREFIX = "compacted-"
+
 
 def write_log_rows(warehouse: str, table: str, rows: list[dict[str, Any]], file_stem: str) -> Path:
     """Write log rows (run_metrics, validation_results) as one small Parquet file per run, with pyarrow.
 
     Logs are one file per run inside the table's partition folders, so re-runs add files and never
-    rewrite another run's rows.
+    rewrite another run's rows. Each file is written and renamed while holding :func:`table_lock`, so
+    a :func:`compact_log` of the same folder either merges it or leaves it beside the merged file.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -368,14 +380,117 @@ def write_log_rows(warehouse: str, table: str, rows: list[dict[str, Any]], file_
     for row in rows:
         groups.setdefault(tuple(row[c] for c in cols), []).append(row)
     data_fields = [f for f in arrow_schema if f.name not in cols]
-    for key, group in groups.items():
-        folder = table_dir(warehouse, table) / partition_relpath(dict(zip(cols, key, strict=True)))
-        folder.mkdir(parents=True, exist_ok=True)
-        data = pa.Table.from_pylist(
-            [{f.name: r.get(f.name) for f in data_fields} for r in group], schema=pa.schema(data_fields)
-        )
-        tmp = folder / f".{file_stem}.parquet.tmp"
-        pq.write_table(data, tmp, compression="zstd")
-        written = folder / f"{file_stem}.parquet"
-        os.replace(tmp, written)  # atomic: readers never see a half-written log file
+    with table_lock(warehouse, table):
+        for key, group in groups.items():
+            folder = table_dir(warehouse, table) / partition_relpath(dict(zip(cols, key, strict=True)))
+            folder.mkdir(parents=True, exist_ok=True)
+            data = pa.Table.from_pylist(
+                [{f.name: r.get(f.name) for f in data_fields} for r in group], schema=pa.schema(data_fields)
+            )
+            tmp = folder / f".{file_stem}.parquet.tmp"
+            pq.write_table(data, tmp, compression="zstd")
+            written = folder / f"{file_stem}.parquet"
+            os.replace(tmp, written)  # atomic: readers never see a half-written log file
     return written or table_dir(warehouse, table)
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """One log partition whose files :func:`compact_log` merged into one."""
+
+    table: str
+    partition: str  # e.g. "table_name=papers"
+    files: int  # Parquet files merged
+    rows: int
+    merged: str  # the merged file's name
+
+
+def compact_log(warehouse: str, table: str, *, min_files: int = COMPACT_MIN_FILES) -> list[Compaction]:
+    """Merge the Parquet files of each partition of log ``table`` that holds ``min_files`` or more into
+    one file, ``compacted-<run id>.parquet``; the partitions merged (none: nothing to do).
+
+    The merged file has the files' schema and every row once, in file-name order (an earlier merged
+    file first) and row order within a file. It is written into a copy of the partition folder under
+    ``_staging/<run id>/`` and swapped in with :func:`swap_in`, holding :func:`table_lock` like the
+    writers: a reader lists the old files or the merged one, and a process killed at any point leaves
+    one of the two in the table (leftovers only in ``_staging``, which ``digestflow gc`` removes).
+    A partition whose files do not all have the table's schema is left alone (logged).
+    """
+    if min_files < 2:
+        raise ValueError(f"min_files={min_files}: merging fewer than 2 files rewrites a partition for nothing")
+    if table not in LOG_TABLES:
+        raise ValueError(f"{table!r} is not a log table ({', '.join(LOG_TABLES)}): its partitions are published")
+    run_id = new_run_id()
+    done = []
+    try:
+        for part in listed_partitions(warehouse, table):
+            rel = partition_relpath(part)
+            with table_lock(warehouse, table):
+                merged = _compact_partition(warehouse, table, rel, run_id, min_files)
+            if merged is not None:
+                done.append(merged)
+                _publish_pause()
+    finally:
+        clean_staging(warehouse, run_id)
+    return done
+
+
+def _compact_partition(warehouse: str, table: str, rel: str, run_id: str, min_files: int) -> Compaction | None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    live = table_dir(warehouse, table) / rel
+    files = sorted(
+        (f for f in live.glob("*.parquet") if not f.name.startswith(".")),
+        key=lambda f: (not f.name.startswith(COMPACTED_PREFIX), f.name),
+    )
+    if len(files) < min_files:
+        return None
+    cols = set(schemas.load(table).partition_by)
+    expected = pa.schema([f for f in schemas.load(table).arrow() if f.name not in cols])
+    parts = []
+    for f in files:
+        with pq.ParquetFile(f) as pf:
+            data = pf.read()
+        if not data.schema.equals(expected):
+            log.warning("%s/%s not compacted: %s has columns %s, the table %s", table, rel, f.name,
+                        data.schema, expected)
+            return None
+        parts.append(data)
+    merged = pa.concat_tables(parts)
+    stage = staging_dir(warehouse, run_id, table) / rel
+    stage.mkdir(parents=True)
+    name = f"{COMPACTED_PREFIX}{run_id}.parquet"
+    pq.write_table(merged, stage / name, compression="zstd")
+    merged_set = {f.name for f in files}
+    for entry in live.iterdir():
+        # Anything else visible is carried over (hard links); a hidden ``.*.tmp`` is a killed writer's
+        # (writers hold the lock while their tmp file exists) and is dropped.
+        if entry.name in merged_set or entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, stage / entry.name, copy_function=os.link)
+        else:
+            os.link(entry, stage / entry.name)
+    _publish_pause()
+    swap_in(stage, live)  # the old files end up in staging and are removed with it
+    return Compaction(table, rel, len(files), merged.num_rows, name)
+
+
+def compact_logs(warehouse: str, min_files: int = COMPACT_MIN_FILES) -> dict[str, int]:
+    """:func:`compact_log` on each log table: partitions merged per table. The end of every run calls it.
+
+    The run's tables are published by then, so a failure here is logged and the run goes on: the logs
+    are complete either way, and the next run or ``digestflow gc`` merges them.
+    """
+    done = {}
+    for table in LOG_TABLES:
+        try:
+            merged = compact_log(warehouse, table, min_files=min_files)
+        except Exception:  # housekeeping after the run's publishes: see the docstring
+            log.warning("compacting %s failed; its files stay as they are", table, exc_info=True)
+            merged = []
+        for c in merged:
+            log.info("%s/%s: %d files merged into %s (%d rows)", table, c.partition, c.files, c.merged, c.rows)
+        done[table] = len(merged)
+    return done
