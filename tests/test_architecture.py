@@ -330,6 +330,71 @@ def test_stage_warm_ups_run_in_order_on_one_background_thread(tmp_path: Path) ->
     assert {t for _, t in seen} == {"digestflow-warmup"}
 
 
+def _graph_run(tmp_path: Path, stages: list[Stage], width: int) -> list[StageReport]:
+    import datetime as dt
+
+    from digestflow.pipeline import run_stages
+    from digestflow.runner import make_context
+    from digestflow.settings import Settings
+
+    settings = Settings(warehouse=str(tmp_path / f"wh{width}"), validate=False, concurrent_stages=width)
+    ctx = make_context(None, settings, dt.date(2025, 1, 6), dt.date(2025, 1, 6))  # type: ignore[arg-type]
+    return run_stages(ctx, stages, {})
+
+
+def test_stages_that_do_not_read_each_other_run_side_by_side(tmp_path: Path) -> None:
+    """Two stages with no table between them meet at a barrier, which only works if they run at the same
+    time; with ``concurrent_stages=1`` they run one after the other (the barrier times out)."""
+    import threading
+
+    barrier = threading.Barrier(2, timeout=5)
+
+    def meet(name: str) -> StageReport:
+        barrier.wait()
+        return StageReport(name)
+
+    pair = [Stage(n, n, (), (n,), run=lambda ctx, p, n=n: meet(n)) for n in ("a", "b")]
+    assert [r.stage for r in _graph_run(tmp_path, pair, 2)] == ["a", "b"]
+    barrier.reset()
+    with pytest.raises(threading.BrokenBarrierError):
+        _graph_run(tmp_path, pair, 1)
+
+
+def test_a_stage_starts_after_the_stages_whose_tables_it_reads_and_a_failure_stops_the_rest(tmp_path: Path) -> None:
+    """``b`` reads ``a``'s table, so it starts only when ``a`` has ended, though a slot is free (``c`` is
+    independent and slow). When ``a`` fails, ``b`` never runs, ``c`` (already running) finishes, and the
+    run raises ``a``'s error."""
+    import time
+
+    events: list[tuple[str, str]] = []
+
+    def step(name: str, seconds: float, fail: bool = False) -> StageReport:
+        events.append(("start", name))
+        time.sleep(seconds)
+        events.append(("end", name))
+        if fail:
+            raise RuntimeError(f"{name} broke")
+        return StageReport(name)
+
+    def stages(fail: bool) -> list[Stage]:
+        return [
+            Stage("a", "a", (), ("ta",), run=lambda ctx, p: step("a", 0.3, fail)),
+            Stage("c", "c", (), ("tc",), run=lambda ctx, p: step("c", 0.6)),
+            Stage("b", "b", (Read("ta", need="optional"),), ("tb",), run=lambda ctx, p: step("b", 0.0)),
+        ]
+
+    reports = _graph_run(tmp_path, stages(False), 2)
+    assert [r.stage for r in reports] == ["a", "c", "b"]  # the order given, whatever the order of ending
+    assert events.index(("start", "b")) > events.index(("end", "a"))
+    assert events.index(("start", "c")) < events.index(("end", "a"))  # c ran next to a
+    assert events.index(("start", "b")) < events.index(("end", "c"))  # b did not wait for c
+    events.clear()
+    with pytest.raises(RuntimeError, match="a broke"):
+        _graph_run(tmp_path, stages(True), 2)
+    assert ("start", "b") not in events
+    assert ("end", "c") in events
+
+
 def test_the_trends_warm_up_loads_the_lexicons_termhood_uses() -> None:
     """In a fresh interpreter: after the declared warm-up, the word-frequency table is cached and the
     word-class lexicon is loaded, so the first scoring in a run does not pay for them."""

@@ -32,9 +32,10 @@ def landing(tmp_path_factory) -> Path:
     return folder
 
 
-def _settings(landing: Path, warehouse: Path, handoff: bool) -> Settings:
+def _settings(landing: Path, warehouse: Path, handoff: bool, concurrent_stages: int = 2) -> Settings:
     return Settings.from_env().replace(
-        landing=str(landing), warehouse=str(warehouse), validate=True, handoff=handoff, spark_master="local[2]"
+        landing=str(landing), warehouse=str(warehouse), validate=True, handoff=handoff, spark_master="local[2]",
+        concurrent_stages=concurrent_stages,
     )
 
 
@@ -58,10 +59,12 @@ def test_the_full_run_keeps_what_a_later_stage_reads_whole_not_paper_terms() -> 
 
 
 def test_tables_are_equal_with_and_without_the_handoff(spark, landing, tmp_path) -> None:
+    """The plain run (every read from the warehouse, one stage at a time) and the default one (hand-off,
+    independent stages side by side) publish the same tables."""
     end = START + dt.timedelta(days=20)
     for handoff in (False, True):
         wh = tmp_path / ("on" if handoff else "off")
-        run(make_context(spark, _settings(landing, wh, handoff), START, end))
+        run(make_context(spark, _settings(landing, wh, handoff, 2 if handoff else 1), START, end))
     assert _compare()(tmp_path / "off", tmp_path / "on")
     assert any((tmp_path / "on" / "keyword_trends").rglob("*.parquet")), "nothing was compared"
 

@@ -388,8 +388,9 @@ def run_stages(
     made_by: Mapping[str, str],
     on_report: Callable[[StageReport], None] | None = None,
 ) -> list[StageReport]:
-    """Run the stages in the order given (each after checking its inputs); raise :class:`GateFailed` at
-    the end if any gate blocked data.
+    """Run the stages, each after the stages of this run whose tables it reads and after checking its
+    inputs, independent ones side by side (:func:`_run_graph`); raise :class:`GateFailed` at the end if
+    any gate blocked data.
 
     A stage whose inputs are missing only because the gate blocked them earlier in this run is skipped
     (the run then ends with :class:`GateFailed`); any other missing input raises :class:`InputsMissing`.
@@ -400,12 +401,11 @@ def run_stages(
         gate.begin(ctx)
     warm_in_background(stages, gate)
     # Keep a table in memory from the stage that writes it to the last stage of this run that reads it.
-    last_reader = last_readers(stages)
     if ctx.settings.handoff:
         ctx.handoff |= handoff_tables(stages)
     reports = []
     try:
-        reports = _run_each(ctx, stages, made_by, on_report, last_reader)
+        reports = _run_graph(ctx, stages, made_by, on_report)
     finally:
         for table in list(ctx._kept):
             ctx.release(table)
@@ -415,6 +415,7 @@ def run_stages(
     if blocked:
         raise GateFailed("\n".join(blocked))  # staging kept for inspection; `digestflow gc` removes it
     storage.clean_staging(ctx.warehouse, ctx.run_id)
+    storage.compact_logs(ctx.warehouse)  # one merge per log partition every ~64 runs
     return reports
 
 
@@ -458,33 +459,82 @@ def handoff_tables(stages: Sequence[Stage]) -> set[str]:
     return {t for i, s in enumerate(stages) for t in s.writes if last.get(t, -1) > i}
 
 
-def _run_each(
+def _run_graph(
     ctx: RunContext,
     stages: Sequence[Stage],
     made_by: Mapping[str, str],
     on_report: Callable[[StageReport], None] | None,
-    last_reader: Mapping[str, int],
 ) -> list[StageReport]:
-    reports = []
-    for i, stage in enumerate(stages):
-        params = ctx.params.get(stage.name) or _default_params(stage)
-        t0 = time.perf_counter()
+    """Run each stage as soon as every stage of this run whose tables it reads has finished, at most
+    ``ctx.settings.concurrent_stages`` at a time, each on its own thread (one Spark session: its
+    scheduler takes jobs from several threads). Reports come back in ``stages``' order.
+
+    With one stage at a time this is the old sequential run, in ``stages``' order. After a stage fails,
+    none starts; the ones already running finish (their publishes are atomic), then the first failure
+    is raised. Interrupted (Ctrl-C), the run cancels its Spark jobs and waits for its threads.
+    """
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    ups = upstream(stages)
+    # A kept table is released once every stage of this run that may read it from the hand-off is done.
+    readers: dict[str, set[str]] = {}
+    for stage in stages:
+        for read in stage.reads:
+            if read.handoff:
+                readers.setdefault(read.table, set()).add(stage.name)
+    width = max(1, ctx.settings.concurrent_stages)
+    pending = list(stages)
+    running: dict[Future[StageReport], Stage] = {}
+    done: dict[str, StageReport] = {}
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="digestflow-stage") as pool:
         try:
-            check_inputs(ctx, stage, params, made_by)
-        except InputsMissing as exc:
-            if exc.table not in ctx.blocked_tables:
-                raise
-            report = StageReport(stage.name, details={"skipped": str(exc)})
-        else:
-            report = stage.run(ctx, params)
-        report.seconds = time.perf_counter() - t0
-        ctx.record(report)
-        reports.append(report)
-        if on_report is not None:
-            on_report(report)
-        for table in [t for t in ctx._kept if last_reader.get(t, -1) <= i]:
-            ctx.release(table)
-    return reports
+            while pending or running:
+                while failure is None and len(running) < width:
+                    ready = next((s for s in pending if all(u in done for u in ups[s.name])), None)
+                    if ready is None:
+                        break
+                    pending.remove(ready)
+                    running[pool.submit(_run_one, ctx, ready, made_by)] = ready
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: stages.index(running[f])):
+                    stage = running.pop(future)
+                    try:
+                        report = future.result()
+                    except Exception as exc:  # raised below, after the running stages end
+                        failure = failure or exc
+                        continue
+                    ctx.record(report)
+                    done[stage.name] = report
+                    if on_report is not None:
+                        on_report(report)
+                    for table in [t for t in ctx._kept if readers.get(t, set()) <= done.keys()]:
+                        ctx.release(table)
+        except BaseException:
+            if running:
+                ctx.spark.sparkContext.cancelAllJobs()  # Ctrl-C: stop the running stages' jobs
+            raise
+    if failure is not None:
+        raise failure
+    return [done[s.name] for s in stages if s.name in done]
+
+
+def _run_one(ctx: RunContext, stage: Stage, made_by: Mapping[str, str]) -> StageReport:
+    """Check one stage's inputs and run it (on a stage thread of :func:`_run_graph`); time it."""
+    params = ctx.params.get(stage.name) or _default_params(stage)
+    t0 = time.perf_counter()
+    try:
+        check_inputs(ctx, stage, params, made_by)
+    except InputsMissing as exc:
+        if exc.table not in ctx.blocked_tables:
+            raise
+        report = StageReport(stage.name, details={"skipped": str(exc)})
+    else:
+        report = stage.run(ctx, params)
+    report.seconds = time.perf_counter() - t0
+    return report
 
 
 def _default_params(stage: Stage) -> Any:

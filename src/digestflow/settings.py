@@ -31,6 +31,11 @@ class Settings:
     # Inside one run, keep each published table in Spark's cache (memory, spilling to disk) until the
     # last stage that reads it: later stages skip re-reading hundreds of small Parquet files.
     handoff: bool = param(True, env="DIGESTFLOW_HANDOFF", help="Hand tables from stage to stage in memory.")
+    # Stages that do not read each other's tables run side by side in one run (embed next to terms and
+    # trends): Spark takes jobs from several threads, and a small stage mostly waits on the driver.
+    concurrent_stages: int = param(
+        2, env="DIGESTFLOW_CONCURRENT_STAGES", help="Stages of one run that may run at the same time (1: one by one)."
+    )
     py_files: str = param("", env="DIGESTFLOW_PY_FILES")
     # Cluster sizing: None leaves Spark's own default (all free cores of a standalone cluster, 1 core
     # per executor on YARN/Kubernetes). spark-submit --conf values win over these.
