@@ -86,7 +86,10 @@ def read_table(
     table: str,
     partitions: Iterable[Partition] | None = None,
 ) -> DataFrame:
-    """Read ``table`` with its declared schema: all of it, or only the listed partitions that exist."""
+    """Read ``table`` with its declared schema: all of it, or only the listed partitions that exist.
+    A log table (:data:`LOG_TABLES`) read whole comes from :func:`read_log_table`."""
+    if table in LOG_TABLES and partitions is None:
+        return read_log_table(spark, warehouse, table)
     schema = schemas.load(table)
     root = table_dir(warehouse, table)
     if partitions is None:
@@ -102,6 +105,31 @@ def read_table(
         .parquet(*[uri(p) for p in paths])
     )
     return df.select(*schema.names)
+
+
+def read_log_table(spark: SparkSession, warehouse: str, table: str) -> DataFrame:
+    """All of log ``table`` (validation_results, run_metrics), read on the driver with pyarrow while
+    holding :func:`table_lock` shared, then handed to Spark.
+
+    A Spark scan lists the files when the frame is made and opens them later, in its tasks: a
+    :func:`compact_log` of another process in between would swap them away ("file not found"). Under the
+    shared lock no compaction or log write can happen between listing and reading, so the frame is one
+    consistent snapshot. Log tables are small (a few rows per run and table), so the driver holds them
+    easily, and reading a few hundred small files with pyarrow beats a Spark scan of them.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    schema = schemas.load(table)
+    arrow = schema.arrow()
+    root = local_path(table_dir(warehouse, table))
+    partitioning = ds.partitioning(pa.schema([arrow.field(c) for c in schema.partition_by]), flavor="hive")
+    with table_lock(warehouse, table, shared=True):
+        if not root.is_dir():
+            return spark.createDataFrame([], schema.spark())
+        data = ds.dataset(root, format="parquet", schema=arrow, partitioning=partitioning,
+                          ignore_prefixes=[".", "_"]).to_table()
+    return spark.createDataFrame(data.select(schema.names), schema.spark())
 
 
 def existing_partitions(warehouse: str, table: str, partitions: Iterable[Partition]) -> list[Partition]:
@@ -217,8 +245,9 @@ def footer_rows(folder: Path) -> int:
 
 
 @contextlib.contextmanager
-def table_lock(warehouse: str, table: str) -> Iterator[None]:
-    """Hold ``<warehouse>/_locks/<table>.lock`` exclusively (``flock``) while partitions are swapped.
+def table_lock(warehouse: str, table: str, *, shared: bool = False) -> Iterator[None]:
+    """Hold ``<warehouse>/_locks/<table>.lock`` exclusively (``flock``) while partitions are swapped;
+    ``shared``: with other shared holders, for a reader that must not see a swap (:func:`read_log_table`).
 
     Two runs publishing the same table take turns, so "is the partition there yet?" and the swap that
     follows cannot interleave (the last writer wins, whole partitions only). The kernel drops the lock
@@ -228,7 +257,7 @@ def table_lock(warehouse: str, table: str) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / f"{table}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
