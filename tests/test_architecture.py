@@ -360,6 +360,41 @@ def test_stages_that_do_not_read_each_other_run_side_by_side(tmp_path: Path) -> 
         _graph_run(tmp_path, pair, 1)
 
 
+def test_side_by_side_runs_a_stages_parts_together_returns_in_order_and_raises_after_all_end(tmp_path: Path) -> None:
+    """``pipeline.side_by_side`` (the marts' two chains): the calls meet at a barrier, so they ran at the
+    same time; results come back in the order given; with ``concurrent_stages=1`` they run one by one
+    (the barrier breaks); an error is raised once every call has ended."""
+    import datetime as dt
+    import threading
+    import time
+
+    from digestflow.pipeline import side_by_side
+    from digestflow.runner import make_context
+    from digestflow.settings import Settings
+
+    def ctx(width: int):  # type: ignore[no-untyped-def]
+        settings = Settings(warehouse=str(tmp_path), validate=False, concurrent_stages=width)
+        return make_context(None, settings, dt.date(2025, 1, 6), dt.date(2025, 1, 6))  # type: ignore[arg-type]
+
+    barrier = threading.Barrier(2, timeout=5)
+    assert side_by_side(ctx(2), lambda: (barrier.wait(), "a")[1], lambda: (barrier.wait(), "b")[1]) == ["a", "b"]
+    barrier.reset()
+    with pytest.raises(threading.BrokenBarrierError):
+        side_by_side(ctx(1), lambda: barrier.wait(), lambda: barrier.wait())
+    ended: list[str] = []
+
+    def slow() -> None:
+        time.sleep(0.3)
+        ended.append("slow")
+
+    def broken() -> None:
+        raise ValueError("part failed")
+
+    with pytest.raises(ValueError, match="part failed"):
+        side_by_side(ctx(2), broken, slow)
+    assert ended == ["slow"]
+
+
 def test_a_stage_starts_after_the_stages_whose_tables_it_reads_and_a_failure_stops_the_rest(tmp_path: Path) -> None:
     """``b`` reads ``a``'s table, so it starts only when ``a`` has ended, though a slot is free (``c`` is
     independent and slow). When ``a`` fails, ``b`` never runs, ``c`` (already running) finishes, and the

@@ -296,6 +296,20 @@ class RunContext:
         log.debug(report.summary())
 
 
+def side_by_side(ctx: RunContext, *calls: Callable[[], Any]) -> list[Any]:
+    """Inside a stage: call each of ``calls`` on its own thread, at most ``ctx.settings.concurrent_stages``
+    at a time (one after another when that is 1), and return their results in order. For independent
+    chains of small Spark jobs and publishes (the marts), which mostly wait on the driver. Each call
+    should publish its own tables with its own :class:`StageReport` (merge them after). All calls end
+    before the first error is raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    width = max(1, min(ctx.settings.concurrent_stages, len(calls)))
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="digestflow-part") as pool:
+        futures = [pool.submit(call) for call in calls]
+    return [f.result() for f in futures]
+
+
 def _only(df: DataFrame, table: str, partitions: Sequence[storage.Partition]) -> DataFrame:
     """The rows of ``df`` in the listed partitions (of the table's partition columns)."""
     from functools import reduce
