@@ -527,8 +527,10 @@ def _run_graph(
                     for table in [t for t in ctx._kept if readers.get(t, set()) <= done.keys()]:
                         ctx.release(table)
         except BaseException:
-            if running:
-                ctx.spark.sparkContext.cancelAllJobs()  # Ctrl-C: stop the running stages' jobs
+            # Ctrl-C: cancel the running stages' jobs, and the next ones they start, until they end.
+            while running and ctx.spark is not None and not all(f.done() for f in running):
+                ctx.spark.sparkContext.cancelAllJobs()
+                wait(running, timeout=0.25)
             raise
     if failure is not None:
         raise failure
