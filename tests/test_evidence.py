@@ -464,3 +464,33 @@ def test_evidence_order_by_hand():
     assert order["faller"] == [("q3", 1), ("q2", 2), ("q1", 3)]
     assert got.loc[got["paper_id"] == "q3", "display_form"].item() == "faller"
     assert rank_evidence(hits, listed, per_term=5).query("paper_id == 'p6'")["digest_date"].item() == d(2025, 3, 12)
+
+
+def test_merge_hits_by_hand():
+    """merge_hits: the forms of one term in one paper on one day become one hit with the occurrences
+    summed, in_title if any form is in the title, and the surface of the form with most occurrences
+    (ties: the larger surface); another day or paper stays its own hit (expected rows by hand)."""
+    from digestflow.evidence import merge_hits
+
+    d = dt.date
+    rows = pd.DataFrame(
+        [  # term, digest_date, paper_id, tf, in_title, surface (canonical term, one row per form)
+            ("adapter", d(2025, 3, 10), "p1", 2, False, "adapters"),
+            ("adapter", d(2025, 3, 10), "p1", 3, True, "Adapter"),
+            ("adapter", d(2025, 3, 10), "p1", 1, False, "adapter"),
+            ("adapter", d(2025, 3, 11), "p1", 1, False, "adapter"),  # another day: its own hit
+            ("llm", d(2025, 3, 10), "p2", 2, False, "LLM"),  # a tie on tf: the larger surface, "LLMs"
+            ("llm", d(2025, 3, 10), "p2", 2, False, "LLMs"),
+            ("llm", d(2025, 3, 10), "p3", 4, False, "LLM"),
+        ],
+        columns=["term", "digest_date", "paper_id", "tf", "in_title", "surface"],
+    ).astype({"tf": "int32"})
+    got = merge_hits(rows)
+    assert list(got.columns) == ["term", "digest_date", "paper_id", "tf", "in_title", "surface"]
+    assert sorted(got.itertuples(index=False, name=None)) == [
+        ("adapter", d(2025, 3, 10), "p1", 6, True, "Adapter"),
+        ("adapter", d(2025, 3, 11), "p1", 1, False, "adapter"),
+        ("llm", d(2025, 3, 10), "p2", 4, False, "LLMs"),
+        ("llm", d(2025, 3, 10), "p3", 4, False, "LLM"),
+    ]
+    assert merge_hits(rows.iloc[:0]).empty

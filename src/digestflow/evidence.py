@@ -99,31 +99,43 @@ def select_evidence(
     if forms is not None and len(forms):
         raw |= set(forms.loc[forms["canon"].isin(wanted_terms), "term"])
         raw -= set(forms.loc[~forms["canon"].isin(wanted_terms), "term"])  # a listed word that folds elsewhere
-    # Spark reads the hits: the listed terms' rows of the lookback, one per (term, date, paper). That is
-    # a few papers per listed term, so the ranking below runs on the driver (pandas), as the scoring
-    # does; as Spark windows it was shuffles of ~10⁴ rows (BENCHMARKS.md, session 18).
-    hits = (
+    # Spark reads the hits: the listed terms' rows of the lookback, a few papers per listed term, so
+    # they are merged per (term, date, paper) and ranked on the driver (pandas), as the scoring does; as
+    # Spark windows it was shuffles of ~10⁴ rows (BENCHMARKS.md, session 18), and as a Spark group-by
+    # a shuffle and a sort (``max_by`` on strings) for rows that merging barely reduces.
+    rows = (
         canonical_terms(paper_terms.where(F.col("term").isin(*sorted(raw))), forms)
         .join(F.broadcast(terms), "term")
-        .groupBy("term", "digest_date", "paper_id")
-        .agg(
-            F.sum("tf").cast("int").alias("tf"),
-            F.max("in_title").alias("in_title"),
-            F.max_by("surface", F.struct("tf", "surface")).alias("surface"),
-        )
+        .select("term", "digest_date", "paper_id", "tf", "in_title", "surface")
         .toPandas()
     )
-    picked = rank_evidence(hits, listed, per_term)
+    picked = rank_evidence(merge_hits(rows), listed, per_term)
     if picked.empty:
         return spark.createDataFrame([], schema.spark())
     titles = (
         papers.where(F.col("paper_id").isin(*sorted(set(picked["paper_id"]))))
         .select("digest_date", "paper_id", "title")
-        .dropDuplicates(["digest_date", "paper_id"])
         .toPandas()
+        .drop_duplicates(["digest_date", "paper_id"])
     )
     out = picked.merge(titles, on=["digest_date", "paper_id"], how="inner").assign(as_of=as_of)
     return schema.frame(spark, out)
+
+
+def merge_hits(rows: pd.DataFrame) -> pd.DataFrame:
+    """One hit per (term, digest_date, paper_id) from the canonical paper_terms rows of the listed terms
+    (several forms of a term in one paper: "adapter" and "adapters"): occurrences summed, in the title if
+    any form is, and the surface of the form with the most occurrences (ties: the larger surface)."""
+    key = ["term", "digest_date", "paper_id"]
+    columns = [*key, "tf", "in_title", "surface"]
+    if rows.empty:
+        return pd.DataFrame({c: pd.Series(dtype=rows[c].dtype if c in rows else object) for c in columns})
+    ordered = rows.sort_values([*key, "tf", "surface"], ascending=[True, True, True, False, False], kind="stable")
+    grouped = ordered.groupby(key, sort=False)
+    merged = grouped.agg(tf=("tf", "sum"), in_title=("in_title", "max"), surface=("surface", "first")).reset_index()
+    merged["tf"] = merged["tf"].astype("int32")
+    merged["in_title"] = merged["in_title"].astype(bool)
+    return merged[columns]
 
 
 def rank_evidence(hits: pd.DataFrame, listed: pd.DataFrame, per_term: int = PER_TERM) -> pd.DataFrame:

@@ -155,15 +155,29 @@ def fold_plurals(vocabulary: DataFrame) -> DataFrame:
     """
     from pyspark.sql import functions as F
 
+    return fold_candidates(vocabulary).groupBy("term").agg(F.min_by("canon", "priority").alias("canon"))
+
+
+def fold_candidates(vocabulary: DataFrame) -> DataFrame:
+    """``(term, priority, canon)``: every singular candidate of a term (:func:`_singular_candidates`,
+    0 = the most specific rule) that occurs in ``vocabulary``; :func:`fold_plurals` keeps each term's
+    lowest priority."""
+    from pyspark.sql import functions as F
+
     candidates = vocabulary.select(
         "term", F.posexplode(_singular_candidates(F.col("term"))).alias("priority", "canon")
     ).where(F.col("canon").isNotNull())
     known = vocabulary.select(F.col("term").alias("canon"))
-    return (
-        candidates.join(known, "canon", "inner")
-        .groupBy("term")
-        .agg(F.min_by("canon", "priority").alias("canon"))
-    )
+    return candidates.join(known, "canon", "inner").select("term", "priority", "canon")
+
+
+def plural_folds(vocabulary: DataFrame) -> pd.DataFrame:
+    """:func:`fold_plurals` collected (``term, canon``, pandas): the candidates that occur are few (~10⁴
+    at 1×), so the lowest priority per term is picked on the driver instead of by a shuffle and a sort
+    (``min_by`` on strings is a sort aggregate in Spark)."""
+    rows = fold_candidates(vocabulary).toPandas()
+    best = rows.sort_values(["term", "priority"], kind="stable").drop_duplicates("term", keep="first")
+    return best[["term", "canon"]].reset_index(drop=True)
 
 
 def term_forms(
@@ -256,7 +270,7 @@ def _term_forms(
 
     from digestflow import acronyms
 
-    folds = fold_plurals(vocabulary).toPandas()
+    folds = plural_folds(vocabulary)
     empty = pd.DataFrame({"term": pd.Series(dtype=str), "canon": pd.Series(dtype=str), "is_alias": pd.Series(dtype=bool)})
     fold = dict(zip(folds["term"], folds["canon"], strict=True))
     out = folds.assign(is_alias=False) if len(folds) else empty
