@@ -129,7 +129,7 @@ def merge_hits(rows: pd.DataFrame) -> pd.DataFrame:
     key = ["term", "digest_date", "paper_id"]
     columns = [*key, "tf", "in_title", "surface"]
     if rows.empty:
-        return pd.DataFrame({c: pd.Series(dtype=rows[c].dtype if c in rows else object) for c in columns})
+        return rows[columns]
     ordered = rows.sort_values([*key, "tf", "surface"], ascending=[True, True, True, False, False], kind="stable")
     grouped = ordered.groupby(key, sort=False)
     merged = grouped.agg(tf=("tf", "sum"), in_title=("in_title", "max"), surface=("surface", "first")).reset_index()

@@ -208,6 +208,8 @@ class RunContext:
     # so a later stage reads them from memory instead of re-reading hundreds of small Parquet files.
     handoff: set[str] = field(default_factory=set)  # tables to keep (run_stages: those a later stage reads)
     _kept: dict[str, tuple[DataFrame, set[str]]] = field(default_factory=dict)
+    # Parts of one stage may publish from several threads (side_by_side) into one report.
+    _report_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def dates(self) -> list[dt.date]:
@@ -261,11 +263,13 @@ class RunContext:
                 raise RuntimeError("settings.validate is on but the run context has no gate (runner.make_context)")
             verdict = self.gate.audit(self, staged)
             passing = verdict.passed
-            report.blocked.extend(verdict.messages)
+            with self._report_lock:
+                report.blocked.extend(verdict.messages)
             if verdict.messages:
                 self.blocked_tables.add(table)
         result = storage.publish(staged, self.warehouse, passing)
-        report.partitions += result.published
+        with self._report_lock:
+            report.partitions += result.published
         if keep:
             done = owned if passing is None else passing
             self._kept[table] = (df, {storage.partition_relpath(p) for p in done})
@@ -299,9 +303,9 @@ class RunContext:
 def side_by_side(ctx: RunContext, *calls: Callable[[], Any]) -> list[Any]:
     """Inside a stage: call each of ``calls`` on its own thread, at most ``ctx.settings.concurrent_stages``
     at a time (one after another when that is 1), and return their results in order. For independent
-    chains of small Spark jobs and publishes (the marts), which mostly wait on the driver. Each call
-    should publish its own tables with its own :class:`StageReport` (merge them after). All calls end
-    before the first error is raised."""
+    chains of small Spark jobs and publishes (the marts), which mostly wait on the driver; they may
+    publish into the stage's one report (:meth:`RunContext.publish` updates it under a lock). All calls
+    end before the first error is raised."""
     from concurrent.futures import ThreadPoolExecutor
 
     width = max(1, min(ctx.settings.concurrent_stages, len(calls)))

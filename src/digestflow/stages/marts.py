@@ -32,7 +32,6 @@ def run(ctx: RunContext, _params: Any) -> StageReport:
         log.info("daily_summary: replacing %d per-date partitions of the old layout by monthly ones "
                  "(%s..%s, rebuilt from the published tables)", len(legacy), legacy[0], legacy[-1])
     months, first, last = summary_months([*ctx.dates, *legacy])
-    parts = [StageReport("marts"), StageReport("marts")]
 
     def daily() -> dict[str, int]:
         # Whole tables filtered on the partition column (Spark prunes the folders), rather than a list of
@@ -44,17 +43,17 @@ def run(ctx: RunContext, _params: Any) -> StageReport:
         # An owned partition the run wrote nothing for is removed: so are the old layout's date folders.
         owned: list[dict[str, Any]] = [{"digest_date": d} for d in legacy] + [{"month": m} for m in months]
         # Row counts are those published (Parquet footers): no count job over the marts.
-        return {"daily_summary": ctx.publish("daily_summary", summary, owned, parts[0]).rows}
+        return {"daily_summary": ctx.publish("daily_summary", summary, owned, report).rows}
 
     def lists() -> dict[str, int]:
         as_of = storage.date_partitions(ctx.dates, "as_of")
         in_run = F.col("as_of").between(F.lit(ctx.start), F.lit(ctx.end))
         trends, weekly = ctx.read("keyword_trends").where(in_run), ctx.read("term_stats").where(in_run)
-        rows = {"trend_mart": ctx.publish("trend_mart", select_trend_lists(trends, weekly), as_of, parts[1]).rows}
+        rows = {"trend_mart": ctx.publish("trend_mart", select_trend_lists(trends, weekly), as_of, report).rows}
         periods = owned_periods(ctx.dates)
         owned = [{"set_kind": k, "period": p} for k in CALENDAR_KINDS for p in periods]
         stats = ctx.read("erank_stats").where(F.col("set_kind").isin(*CALENDAR_KINDS) & F.col("period").isin(*periods))
-        rows["erank_mart"] = ctx.publish("erank_mart", select_erank_series(stats, CALENDAR_KINDS), owned, parts[1]).rows
+        rows["erank_mart"] = ctx.publish("erank_mart", select_erank_series(stats, CALENDAR_KINDS), owned, report).rows
         return rows
 
     # Two independent chains of small jobs, each mostly waiting on the driver: side by side, the stage
@@ -62,9 +61,6 @@ def run(ctx: RunContext, _params: Any) -> StageReport:
     rows: dict[str, int] = {}
     for part in side_by_side(ctx, daily, lists):
         rows.update(part)
-    report.partitions = sum(p.partitions for p in parts)
-    report.blocked = [m for p in parts for m in p.blocked]
-
     report.rows_in = rows["daily_summary"]  # digest dates summarised and published (every date of the owned months)
     report.rows_out = sum(rows.values())
     report.details = {"rows": rows}
