@@ -6,6 +6,7 @@ while the JVM jars stay at the old version: sessions still start, and things bre
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 import zipfile
@@ -45,6 +46,83 @@ def test_jit_mode_follows_the_run_length_and_cluster_drivers_get_no_flags() -> N
     assert "-XX:+UseSerialGC" in jvm_options(local, days=521).split()
     assert jvm_options(local.replace(spark_master="spark://127.0.0.1:7077"), days=1) == ""
     assert jvm_options(local.replace(jvm_opts="-Xss4m"), days=521) == "-Xss4m"
+
+
+def test_jit_mode_follows_the_input_size_when_known() -> None:
+    """The landing bytes of the run's dates pick the JIT, whatever the number of dates: 521 small days
+    (10 MB) stop at C1, a run over 64 MiB keeps C2 (BENCHMARKS.md, session 28)."""
+    from digestflow.settings import Settings
+    from digestflow.spark import C1_ONLY_MAX_BYTES, jvm_options
+
+    local = Settings.from_env().replace(spark_master="local[2]", jvm_opts=None)
+    assert C1_ONLY_MAX_BYTES == 64 * 1024 * 1024
+    assert "-XX:TieredStopAtLevel=1" in jvm_options(local, days=521, input_bytes=10_000_000).split()
+    assert "-XX:TieredStopAtLevel=1" in jvm_options(local, days=521, input_bytes=64 * 1024 * 1024).split()
+    assert "-XX:TieredStopAtLevel=1" not in jvm_options(local, days=521, input_bytes=64 * 1024 * 1024 + 1).split()
+    assert "-XX:TieredStopAtLevel=1" not in jvm_options(local, days=1, input_bytes=98_000_000).split()
+    assert jvm_options(local.replace(spark_master="spark://127.0.0.1:7077"), input_bytes=1) == ""
+
+
+def test_landing_bytes_counts_the_files_a_run_reads(tmp_path) -> None:
+    from digestflow.landing import landing_bytes
+
+    assert landing_bytes(tmp_path / "missing", dt.date(2025, 1, 6), dt.date(2025, 1, 7)) is None
+    (tmp_path / "2025-01-06.txt").write_bytes(b"x" * 100)
+    (tmp_path / "digest-2025-01-07.txt").write_bytes(b"x" * 250)
+    (tmp_path / "2025-01-08.txt").write_bytes(b"x" * 4000)  # after the range
+    (tmp_path / ".2025-01-06.txt").write_bytes(b"x" * 7000)  # hidden: never read
+    (tmp_path / "2025-01-06.md").write_bytes(b"x" * 9000)  # not a digest file
+    assert landing_bytes(tmp_path, dt.date(2025, 1, 6), dt.date(2025, 1, 7)) == 350
+    assert landing_bytes(tmp_path, dt.date(2025, 1, 9), dt.date(2025, 1, 31)) is None
+    (tmp_path / "undated.txt").write_bytes(b"x" * 30)  # read by any run (its date comes from its header)
+    assert landing_bytes(tmp_path, dt.date(2025, 1, 9), dt.date(2025, 1, 31)) == 30
+
+
+def test_a_long_run_of_small_inputs_starts_its_jvm_with_c1_only(tmp_path) -> None:
+    """The real CLI over 20 synthetic days (more than C1_ONLY_MAX_DAYS, a few hundred KB): the JVM it
+    starts carries the C1-only flag (the command line of the real java process)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from digestflow.generate import generate_corpus, write_corpus
+    from digestflow.spark import C1_ONLY_MAX_DAYS
+
+    days = 20
+    assert days > C1_ONLY_MAX_DAYS  # the old rule (by dates) would have given this run C2
+    start = dt.date(2025, 1, 6)
+    write_corpus(generate_corpus(days, start=start, seed=3), tmp_path / "landing")
+    env = {k: v for k, v in os.environ.items() if k != "DIGESTFLOW_JVM_OPTS"}
+    cmd = [sys.executable, "-m", "digestflow.cli", "ingest", "--landing", str(tmp_path / "landing"),
+           "--warehouse", str(tmp_path / "wh"), "--start", start.isoformat(),
+           "--end", (start + dt.timedelta(days=days - 1)).isoformat(), "--no-validate"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    java: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not java and proc.poll() is None and time.monotonic() < deadline:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                try:
+                    line = child.cmdline()
+                except psutil.Error:
+                    continue
+                # spark-class first runs a launcher JVM (org.apache.spark.launcher.Main) that prints the
+                # driver's command; the driver JVM is the java process without it.
+                if (line and Path(line[0]).name == "java" and "org.apache.spark.deploy.SparkSubmit" in line
+                        and "org.apache.spark.launcher.Main" not in line):
+                    java = line
+                    break
+            time.sleep(0.1)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert java, "no java process seen under the run"
+    assert "-XX:TieredStopAtLevel=1" in java
 
 
 def test_the_fs_shim_jar_is_byte_reproducible(tmp_path, monkeypatch) -> None:

@@ -178,12 +178,12 @@ def parse(file: Path, run_date: Any) -> None:
 
 
 @contextlib.contextmanager
-def _spark(settings_: Settings, days: int | None = None) -> Iterator[SparkSession]:
+def _spark(settings_: Settings, days: int | None = None, input_bytes: int | None = None) -> Iterator[SparkSession]:
     """This command's SparkSession (see :func:`digestflow.session.spark_session`)."""
     from digestflow.session import spark_session
 
     try:
-        with spark_session(settings_, days=days) as spark:
+        with spark_session(settings_, days=days, input_bytes=input_bytes) as spark:
             yield spark
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
@@ -218,7 +218,11 @@ def _run(stages: list[Stage], first: dt.date, last: dt.date, settings_: Settings
             check_inputs(probe, outside, params[stage.name], made_by)
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
-    with _spark(settings_, days=(last - first).days + 1) as spark:
+    from digestflow.landing import landing_bytes
+
+    # The size of the dates' landing files picks the JIT mode (spark.jvm_options).
+    size = landing_bytes(settings_.landing, first, last)
+    with _spark(settings_, days=(last - first).days + 1, input_bytes=size) as spark:
         ctx = make_context(spark, settings_, first, last, params=params)
         try:
             run(ctx, [s.name for s in stages], on_report=_progress)

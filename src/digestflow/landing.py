@@ -7,6 +7,7 @@ falls in the range (so it lands in exactly one partition, whichever run covers t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from dataclasses import dataclass
@@ -21,6 +22,23 @@ class LandingFile:
     path: str  # absolute local path to read, or "" when refused
     file_date: dt.date | None
     refused: str | None = None  # reject reason when the file must not be read (outside_landing, …)
+
+
+def landing_bytes(landing: str | os.PathLike[str], start: dt.date, end: dt.date) -> int | None:
+    """Bytes of the digest files a run for [start, end] reads (:func:`list_landing`); None when the
+    folder is missing or holds none of them (a run of later stages over published tables). A measure
+    of the run's data volume that is known before Spark starts (it picks the JIT, spark.jvm_options)."""
+    try:
+        files = [f for f in list_landing(landing, start, end) if f.path]
+    except FileNotFoundError:
+        return None
+    if not files:
+        return None
+    total = 0
+    for f in files:
+        with contextlib.suppress(OSError):
+            total += os.stat(f.path).st_size
+    return total
 
 
 def list_landing(landing: str | os.PathLike[str], start: dt.date, end: dt.date) -> list[LandingFile]:

@@ -32,7 +32,9 @@ def shared_session() -> SparkSession | None:
 
 
 @contextlib.contextmanager
-def spark_session(settings: Settings, days: int | None = None) -> Iterator[SparkSession]:
+def spark_session(
+    settings: Settings, days: int | None = None, input_bytes: int | None = None
+) -> Iterator[SparkSession]:
     """This command's SparkSession: its own application (stopped at the end), or, inside a stage server,
     the server's warm one, which must run the master the settings ask for."""
     shared = _shared
@@ -44,7 +46,7 @@ def spark_session(settings: Settings, days: int | None = None) -> Iterator[Spark
         return
     from digestflow.spark import build_session
 
-    spark = build_session(settings, days=days)
+    spark = build_session(settings, days=days, input_bytes=input_bytes)
     try:
         yield spark
     finally:

@@ -98,24 +98,38 @@ def _reproducible_jar(classes: Path) -> bytes:
     return buffer.getvalue()
 
 
-#: Runs over more dates than this get the full tiered JIT (C2); shorter ones stop at C1.
+#: Runs whose landing files total more than this get the full tiered JIT (C2); smaller ones stop at C1.
+#: Whole-history runs, C1-only against C2 (BENCHMARKS.md, session 28): 1x real (10 MB) 48.4 / 49.9 s
+#: against 57.5 / 57.4 s, 3x synthetic (30 MB) 71.6 against 76.2 s, 6x (59 MB) 103.8 against 106.3 s,
+#: 10x (98 MB) 142.4 against 132.1 s. C2's compiler threads alone burned 34 of a 1x run's 108 CPU-s.
+C1_ONLY_MAX_BYTES = 64 * 2**20
+
+#: When the run's input size is unknown: runs over more dates than this get C2.
 C1_ONLY_MAX_DAYS = 14
 
 
-def jvm_options(settings: Settings, days: int | None = None, auto_warm_up: bool = False) -> str:
-    """Driver JVM flags. On a local master, start-up dominates short runs: C1-only JIT, serial GC and
-    the class-data-sharing archive cut session start + first job from ~50 s to ~20 s on 2 slow cores
-    (BENCHMARKS.md). A long run (``days`` > :data:`C1_ONLY_MAX_DAYS`) keeps C2: measured here, C1-only
-    saves ~10 s on a one-day stage but costs 22 % on the 521-day terms stage (260 s vs 203 s).
-    Cluster drivers keep the JVM defaults. ``DIGESTFLOW_JVM_OPTS`` replaces all this. ``auto_warm_up``:
-    with no archive yet, have this JVM dump one at exit for the next session.
+def jvm_options(
+    settings: Settings, days: int | None = None, auto_warm_up: bool = False, input_bytes: int | None = None
+) -> str:
+    """Driver JVM flags. On a local master, start-up and the JIT's own work dominate runs of small
+    inputs: C1-only JIT, serial GC and the class-data-sharing archive cut session start + first job from
+    ~50 s to ~20 s on 2 slow cores (BENCHMARKS.md). A run of big inputs keeps C2, whose faster code then
+    pays for its compile time: ``input_bytes`` (the landing files of the run's dates,
+    :func:`digestflow.landing.landing_bytes`) over :data:`C1_ONLY_MAX_BYTES`, or, when that is unknown,
+    ``days`` over :data:`C1_ONLY_MAX_DAYS`. Cluster drivers keep the JVM defaults.
+    ``DIGESTFLOW_JVM_OPTS`` replaces all this. ``auto_warm_up``: with no archive yet, have this JVM dump
+    one at exit for the next session.
     """
     if settings.jvm_opts is not None:
         return settings.jvm_opts
     if not settings.spark_master.startswith("local"):
         return ""
     opts = ["-XX:+UseSerialGC"]
-    if days is None or days <= C1_ONLY_MAX_DAYS:
+    if input_bytes is not None:
+        big = input_bytes > C1_ONLY_MAX_BYTES
+    else:
+        big = days is not None and days > C1_ONLY_MAX_DAYS
+    if not big:
         opts.insert(0, "-XX:TieredStopAtLevel=1")
     archive = cds_archive()
     if archive.is_file() or adopt_dumped_archive(archive):
@@ -236,10 +250,13 @@ def submitted_conf() -> dict[str, str]:
     return dict(SparkConf().getAll())
 
 
-def build_session(settings: Settings, app_name: str = "digestflow", *, days: int | None = None) -> SparkSession:
+def build_session(
+    settings: Settings, app_name: str = "digestflow", *, days: int | None = None, input_bytes: int | None = None
+) -> SparkSession:
     """A session for ``settings.spark_master`` (``local[*]`` by default) with the project's defaults.
 
-    ``days``: how many digest dates the run covers, when known (picks the JIT mode, :func:`jvm_options`).
+    ``days``: how many digest dates the run covers; ``input_bytes``: the size of their landing files;
+    either when known (they pick the JIT mode, :func:`jvm_options`).
 
     Precedence: spark-submit's own ``--master``/``--conf`` > ``settings.spark_conf`` > the settings fields
     > the defaults below. Local masters get the driver-side start-up tricks (fs shim, CDS archive,
@@ -293,7 +310,7 @@ def build_session(settings: Settings, app_name: str = "digestflow", *, days: int
             .config("spark.hadoop.fs.file.impl", "digestflow.NioLocalFileSystem")
             .config("spark.hadoop.fs.file.impl.disable.cache", "true")
         )
-    java_opts = jvm_options(settings, days, auto_warm_up=first_use)
+    java_opts = jvm_options(settings, days, auto_warm_up=first_use, input_bytes=input_bytes)
     if java_opts:
         builder = builder.config("spark.driver.extraJavaOptions", java_opts)
     ship = settings.py_files not in ("", "none")
