@@ -50,7 +50,7 @@ def test_jit_mode_follows_the_run_length_and_cluster_drivers_get_no_flags() -> N
 
 def test_jit_mode_follows_the_input_size_when_known() -> None:
     """The landing bytes of the run's dates pick the JIT, whatever the number of dates: 521 small days
-    (10 MB) stop at C1, a run over 64 MiB keeps C2 (BENCHMARKS.md, session 28)."""
+    (12.5 MB) stop at C1, a run over 64 MiB keeps C2 (BENCHMARKS.md, session 28)."""
     from digestflow.settings import Settings
     from digestflow.spark import C1_ONLY_MAX_BYTES, jvm_options
 

@@ -99,7 +99,7 @@ def _reproducible_jar(classes: Path) -> bytes:
 
 
 #: Runs whose landing files total more than this get the full tiered JIT (C2); smaller ones stop at C1.
-#: Whole-history runs, C1-only against C2 (BENCHMARKS.md, session 28): 1x real (10 MB) 48.4 / 49.9 s
+#: Whole-history runs, C1-only against C2 (BENCHMARKS.md, session 28): 1x real (12.5 MB) 48.4 / 49.9 s
 #: against 57.5 / 57.4 s, 3x synthetic (30 MB) 71.6 against 76.2 s, 6x (59 MB) 103.8 against 106.3 s,
 #: 10x (98 MB) 142.4 against 132.1 s. C2's compiler threads alone burned 34 of a 1x run's 108 CPU-s.
 C1_ONLY_MAX_BYTES = 64 * 2**20
