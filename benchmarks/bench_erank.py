@@ -183,7 +183,7 @@ def main() -> None:
     spark = build_session(
         Settings.from_env().replace(spark_master="local[2]", shuffle_partitions=2, driver_memory="3g"),
         "bench-erank",
-        days=365,  # a big job: keep the C2 JIT, as a long `digestflow run` does (spark.jvm_options)
+        days=365,  # a big job: the full (C2) JIT, as a `digestflow run` over > 64 MiB of landing gets (spark.jvm_options)
     )
     out = []
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
