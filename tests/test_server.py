@@ -100,17 +100,10 @@ def test_state_file_is_private_and_answers_ping(stage_server):
 def test_the_servers_jvm_runs_the_c1_only_jit(stage_server):
     """The server answers one day at a time, so its driver JVM gets the start-up JIT (C1 only), as a run
     of small inputs does (the command line of the real java process under the server)."""
-    import psutil
+    from jvm import driver_jvms
 
     _, _, proc, _ = stage_server
-    drivers = []
-    for child in psutil.Process(proc.pid).children(recursive=True):
-        try:
-            line = child.cmdline()
-        except psutil.Error:
-            continue
-        if line and Path(line[0]).name == "java" and "org.apache.spark.deploy.SparkSubmit" in line:
-            drivers.append(line)
+    drivers = driver_jvms(proc.pid)
     assert len(drivers) == 1, drivers
     assert "-XX:TieredStopAtLevel=1" in drivers[0]
 

@@ -86,10 +86,9 @@ def test_a_long_run_of_small_inputs_starts_its_jvm_with_c1_only(tmp_path) -> Non
     import sys
     import time
 
-    import psutil
-
     from digestflow.generate import generate_corpus, write_corpus
     from digestflow.spark import C1_ONLY_MAX_DAYS
+    from jvm import driver_jvms
 
     days = 20
     assert days > C1_ONLY_MAX_DAYS  # the old rule (by dates) would have given this run C2
@@ -104,17 +103,8 @@ def test_a_long_run_of_small_inputs_starts_its_jvm_with_c1_only(tmp_path) -> Non
     try:
         deadline = time.monotonic() + 120
         while not java and proc.poll() is None and time.monotonic() < deadline:
-            for child in psutil.Process(proc.pid).children(recursive=True):
-                try:
-                    line = child.cmdline()
-                except psutil.Error:
-                    continue
-                # spark-class first runs a launcher JVM (org.apache.spark.launcher.Main) that prints the
-                # driver's command; the driver JVM is the java process without it.
-                if (line and Path(line[0]).name == "java" and "org.apache.spark.deploy.SparkSubmit" in line
-                        and "org.apache.spark.launcher.Main" not in line):
-                    java = line
-                    break
+            found = driver_jvms(proc.pid)
+            java = found[0] if found else []
             time.sleep(0.1)
         out, _ = proc.communicate(timeout=300)
     finally:
