@@ -108,3 +108,29 @@ def test_a_later_stage_reads_the_kept_table_and_it_is_released(spark, landing, t
     assert on_disk > 0
     assert seen["papers_count"] == ctx.read("papers", storage.date_partitions(ctx.dates)).count()
     assert ctx._kept == {}  # released when the run ended
+
+
+def test_a_kept_frame_is_cut_to_the_listed_partitions_by_hand(spark):
+    """``pipeline._only`` (the hand-off's partition filter, one SQL IN list): the rows of exactly the listed
+    partitions, for dates, strings with a quote and a backslash, ints, and two partition columns."""
+    from digestflow.pipeline import _only
+
+    day = dt.date(2025, 3, 1)
+    rows = [
+        ("a", day, 1, "it's", "x"),
+        ("b", day + dt.timedelta(days=1), 2, "back\\slash", "x"),
+        ("c", day + dt.timedelta(days=2), 3, "plain", "y"),
+        ("d", day + dt.timedelta(days=2), 4, "it's", "y"),
+    ]
+    df = spark.createDataFrame(rows, "id string, d date, n int, s string, k string")
+
+    def ids(partitions):
+        return sorted(r.id for r in _only(df, "t", partitions).collect())
+
+    assert ids([{"d": day}, {"d": day + dt.timedelta(days=2)}]) == ["a", "c", "d"]
+    assert ids([{"s": "it's"}]) == ["a", "d"]
+    assert ids([{"s": "back\\slash"}, {"s": "nowhere"}]) == ["b"]
+    assert ids([{"n": 2}, {"n": 4}]) == ["b", "d"]
+    assert ids([{"k": "y", "d": day + dt.timedelta(days=2)}, {"k": "x", "d": day}]) == ["a", "c", "d"]
+    assert ids([{"k": "x", "d": day + dt.timedelta(days=2)}]) == []
+    assert ids([]) == []

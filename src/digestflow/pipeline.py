@@ -27,7 +27,7 @@ from digestflow import storage
 from digestflow.settings import Settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger("digestflow")
 
@@ -324,17 +324,41 @@ def _only(df: DataFrame, table: str, partitions: Sequence[storage.Partition]) ->
         return df.limit(0)
     cols = list(partitions[0])
     if len(cols) == 1:
-        return df.where(F.col(cols[0]).isin(*[p[cols[0]] for p in partitions]))
+        return df.where(_in_list(cols[0], [p[cols[0]] for p in partitions]))
     first, rest = cols[0], cols[1:]
     groups: dict[Any, list[storage.Partition]] = {}
     for p in partitions:
         groups.setdefault(tuple(p[c] for c in rest), []).append(p)
     conds = [
         reduce(lambda a, b: a & b, [F.col(c) == F.lit(v) for c, v in zip(rest, key, strict=True)])
-        & F.col(first).isin(*[p[first] for p in group])
+        & _in_list(first, [p[first] for p in group])
         for key, group in groups.items()
     ]
     return df.where(reduce(lambda a, b: a | b, conds))
+
+
+def _in_list(column: str, values: Sequence[Any]) -> Column:
+    """``column IN (values)`` as one SQL expression: one py4j call, where ``Column.isin`` makes one per
+    value (0.6–0.9 s for the 521 dates of the dev corpus, paid on the driver before each stage starts).
+    Values of other types than :func:`storage.parse_relpath` gives keep ``isin``."""
+    from pyspark.sql import functions as F
+
+    literals = [_sql_literal(v) for v in values]
+    if None in literals:
+        return F.col(column).isin(*values)
+    name = "`" + column.replace("`", "``") + "`"
+    return F.expr(f"{name} IN ({', '.join(literals)})")
+
+
+def _sql_literal(value: Any) -> str | None:
+    """A Spark SQL literal of a partition value (a date, a string or an int), else None."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return f"DATE'{value.isoformat()}'"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return None
 
 
 # ------------------------------------------------------------------------------------ input checks
