@@ -218,7 +218,7 @@ LAYERS = {
     "harness": ["pipeline", "storage", "schemas", "resources", "params", "settings"],
     "gate": ["validate", "datadocs"],
     "readers": ["sql", "dashboard"],
-    "runtime": ["spark", "bundle"],
+    "runtime": ["spark", "bundle", "worker_daemon"],
     "devtools": ["generate", "airflow_local", "local_postgres"],
 }
 MAY_IMPORT = {
