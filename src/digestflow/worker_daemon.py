@@ -8,7 +8,8 @@ same modules installed as a package, so the archives only cost time:
 - every Python task begins with ``importlib.invalidate_caches()`` (``pyspark.worker_util.setup_spark_files``),
   and on Python 3.11 a ``zipimporter`` answers that by reading its archive's whole directory again: one
   importer per package imported from the 3.5 MB pyspark.zip, two for the 37 MB spark-core jar, ~0.1 s of
-  CPU per task here (200 one-row tasks: 23 s with the archives, 5.3 s without);
+  CPU per task here (200 one-row tasks: 23 s with the archives, 5.3 s without; CPython gh-103200,
+  made lazy in 3.12);
 - modules imported from a zip are compiled from source in every new worker (the zip has no bytecode).
 
 This module, named by ``spark.python.daemon.module`` for local masters only (:func:`digestflow.spark.build_session`;
