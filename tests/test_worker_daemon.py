@@ -11,34 +11,51 @@ from pathlib import Path
 from digestflow.worker_daemon import strip_archives
 
 
-def _zip_with(tmp_path: Path, name: str, module: str) -> Path:
-    archive = tmp_path / name
+def _zip_with(folder: Path, name: str, module: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = folder / name
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr(f"{module}/__init__.py", "VALUE = 'from the zip'\n")
     return archive
 
 
-def test_archives_leave_the_path_when_the_packages_are_installed(tmp_path):
-    archive = _zip_with(tmp_path, "pyspark.zip", "pyspark")
+def test_sparks_archives_leave_the_path_and_a_users_zip_stays(tmp_path):
+    home = tmp_path / "spark_home"
+    spark_zip = _zip_with(home / "python" / "lib", "pyspark.zip", "pyspark")
+    jar = _zip_with(home / "jars", "spark-core.jar", "org")
+    users = _zip_with(tmp_path / "mine", "deps.zip", "df_users_own_module")
     folder = tmp_path / "plain"
     folder.mkdir()
-    path = [str(archive), str(folder), *sys.path]
-    cache: dict[str, object] = {str(archive): zipimport.zipimporter(str(archive)), str(folder): None}
-    taken = strip_archives(path, cache)
-    assert taken == [str(archive)]
-    assert str(archive) not in path
-    assert path == [str(folder), *sys.path]  # the rest kept, in order
-    assert not [v for v in cache.values() if isinstance(v, zipimport.zipimporter)]
-    assert str(folder) in cache
+    path = [str(spark_zip), str(jar), str(users), str(folder), *sys.path]
+    cache: dict[str, object] = {
+        str(spark_zip): zipimport.zipimporter(str(spark_zip)),
+        f"{spark_zip}/pyspark": zipimport.zipimporter(f"{spark_zip}/pyspark"),
+        str(jar): zipimport.zipimporter(str(jar)),
+        str(users): zipimport.zipimporter(str(users)),
+        str(folder): None,
+    }
+    taken = strip_archives(path, cache, str(home))
+    assert taken == [str(spark_zip), str(jar)]
+    assert path == [str(users), str(folder), *sys.path]  # the rest kept, in order
+    assert set(cache) == {str(users), str(folder)}
+
+
+def test_nothing_leaves_without_a_spark_home(tmp_path):
+    archive = _zip_with(tmp_path / "lib", "pyspark.zip", "pyspark")
+    path = [str(archive), *sys.path]
+    before = list(path)
+    assert strip_archives(path, {}, None) == []
+    assert path == before
 
 
 def test_an_archive_that_is_the_only_source_of_a_needed_package_stays(tmp_path):
-    archive = _zip_with(tmp_path, "only.zip", "df_only_in_this_zip")
+    home = tmp_path / "spark_home"
+    archive = _zip_with(home / "python" / "lib", "only.zip", "df_only_in_this_zip")
     path = [str(archive), *sys.path]
     importer = zipimport.zipimporter(str(archive))
     cache: dict[str, object] = {str(archive): importer}
     before = list(path)
-    assert strip_archives(path, cache, needed=("pyspark", "df_only_in_this_zip")) == []
+    assert strip_archives(path, cache, str(home), needed=("pyspark", "df_only_in_this_zip")) == []
     assert path == before
     assert cache == {str(archive): importer}
 

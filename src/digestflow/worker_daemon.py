@@ -13,9 +13,9 @@ same modules installed as a package, so the archives only cost time:
 - modules imported from a zip are compiled from source in every new worker (the zip has no bytecode).
 
 This module, named by ``spark.python.daemon.module`` for local masters only (:func:`digestflow.spark.build_session`;
-a cluster's executors need not have digestflow installed), takes those archives off ``sys.path`` when
-the environment can import pyspark and py4j without them, then runs :func:`pyspark.daemon.manager`
-unchanged. Forked workers inherit the shorter path; the tasks' own code is the same.
+a cluster's executors need not have digestflow installed), takes those archives (the zip and jar files
+inside ``SPARK_HOME``) off ``sys.path`` when the environment can import pyspark and py4j without them,
+then runs :func:`pyspark.daemon.manager` unchanged. Forked workers inherit the shorter path; the tasks' own code is the same.
 """
 
 from __future__ import annotations
@@ -26,18 +26,24 @@ import sys
 
 
 def strip_archives(
-    path: list[str], cache: dict[str, object], needed: tuple[str, ...] = ("pyspark", "py4j")
+    path: list[str],
+    cache: dict[str, object],
+    spark_home: str | None,
+    needed: tuple[str, ...] = ("pyspark", "py4j"),
 ) -> list[str]:
-    """Take the archive entries (zip or jar files) off ``path`` when the ``needed`` packages import
-    without them, and the ``zipimporter`` objects out of ``cache``. Returns what was taken off (nothing
-    when an archive is the only source of a needed package: then path and cache stay as they were)."""
-    archives = [p for p in path if p and os.path.isfile(p)]
+    """Take Spark's own archives off ``path`` (zip and jar files inside ``spark_home``) when the ``needed``
+    packages import without them, and the ``zipimporter`` objects of those archives out of ``cache``.
+    Other archives on the path (a user's own zips) stay. Returns what was taken off (nothing when an
+    archive is the only source of a needed package: then path and cache stay as they were)."""
+    if not spark_home:
+        return []
+    home = os.path.realpath(spark_home) + os.sep
+    archives = [p for p in path if p and os.path.isfile(p) and os.path.realpath(p).startswith(home)]
     if not archives:
         return []
-    kept = [p for p in path if p not in archives]
     saved_path, saved_cache = list(path), dict(cache)
-    path[:] = kept
-    for key in [k for k, v in cache.items() if type(v).__name__ == "zipimporter"]:
+    path[:] = [p for p in path if p not in archives]
+    for key in [k for k, v in cache.items() if type(v).__name__ == "zipimporter" and _inside(k, archives)]:
         del cache[key]
     if all(_installed(name) for name in needed):
         return archives
@@ -45,6 +51,11 @@ def strip_archives(
     cache.clear()
     cache.update(saved_cache)
     return []
+
+
+def _inside(key: str, archives: list[str]) -> bool:
+    """``key`` is one of ``archives`` or a folder inside one (``…/pyspark.zip/pyspark/sql``)."""
+    return any(key == a or key.startswith(a + "/") for a in archives)
 
 
 def _installed(name: str) -> bool:
@@ -63,7 +74,7 @@ def _origin(name: str) -> str | None:
 
 
 def main() -> None:
-    strip_archives(sys.path, sys.path_importer_cache)
+    strip_archives(sys.path, sys.path_importer_cache, os.environ.get("SPARK_HOME"))
     from pyspark import daemon  # imported after the strip: from the installed package, with its bytecode
 
     daemon.manager()
