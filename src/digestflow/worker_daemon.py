@@ -15,7 +15,8 @@ same modules installed as a package, so the archives only cost time:
 This module, named by ``spark.python.daemon.module`` for local masters only (:func:`digestflow.spark.build_session`;
 a cluster's executors need not have digestflow installed), takes those archives (the zip and jar files
 inside ``SPARK_HOME``) off ``sys.path`` when the environment can import pyspark and py4j without them,
-then runs :func:`pyspark.daemon.manager` unchanged. Forked workers inherit the shorter path; the tasks' own code is the same.
+then runs :func:`pyspark.daemon.manager` unchanged. Forked workers inherit the shorter path; the tasks'
+own code is the same.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import zipimport
 
 
 def strip_archives(
@@ -43,7 +45,7 @@ def strip_archives(
         return []
     saved_path, saved_cache = list(path), dict(cache)
     path[:] = [p for p in path if p not in archives]
-    for key in [k for k, v in cache.items() if type(v).__name__ == "zipimporter" and _inside(k, archives)]:
+    for key in [k for k, v in cache.items() if isinstance(v, zipimport.zipimporter) and _inside(k, archives)]:
         del cache[key]
     if all(_installed(name) for name in needed):
         return archives
