@@ -204,6 +204,45 @@ def test_plural_folds_by_hand(spark):
     }
 
 
+def _singulars_by_regex(term: str) -> list[str | None]:
+    """The plural rules of docs/trends.md as regular expressions (Python's ``re``): an oracle written
+    apart from the Spark column expression it checks."""
+    import re
+
+    from digestflow.trends import PLURAL_EXCEPTIONS
+
+    head, _, last = term.rpartition(" ")
+    head = head + " " if head else ""
+    plural = last not in PLURAL_EXCEPTIONS and len(last) > 3
+    rules = [(r"[^aeiou]ies$", "ies$", "y"), (r"(ch|sh|x|ss|z)es$", "es$", ""), (r"[^siu'0-9]s$", "s$", "")]
+    return [head + re.sub(cut, new, last) if plural and re.search(rule, last) else None for rule, cut, new in rules]
+
+
+def test_singular_candidates_follow_the_plural_rules(spark, pipeline_run):
+    """The Spark expression (suffix and character tests) gives, rule by rule, what the rules written as
+    regular expressions give: over made-up words at every rule's edges and every term of the synthetic run."""
+    import itertools
+
+    from pyspark.sql import functions as F
+
+    from digestflow.trends import _singular_candidates
+
+    stems = ["a", "ab", "abc", "wo", "pla", "xyz", "é", "日本", "9a", "ba'", "gp", "class", "sta", "new lo"]
+    ends = ["ies", "aies", "eies", "oies", "ches", "shes", "xes", "sses", "zes", "es", "s", "ss", "is", "us",
+            "'s", "1s", "ys", "y", "", "ís", "ées"]
+    made_up = {stem + end for stem, end in itertools.product(stems, ends)}
+    made_up |= {"news", "lens", "series", "corpus", "models", "large language models", "llm agents", "boxes"}
+    real = {r["term"] for r in spark.read.parquet(str(pipeline_run.warehouse / "paper_terms")).select("term")
+            .distinct().collect()}
+    terms = sorted(made_up | real)
+    frame = spark.createDataFrame([(t,) for t in terms], "term string")
+    got = {r["term"]: list(r["c"]) for r in frame.select("term", _singular_candidates(F.col("term")).alias("c")).collect()}
+    assert len(real) > 1000
+    wrong = {t: (got[t], _singulars_by_regex(t)) for t in terms if got[t] != _singulars_by_regex(t)}
+    assert not wrong, list(wrong.items())[:10]
+    assert sum(1 for t in terms if any(got[t])) > 100  # the rules fire, not only stay off
+
+
 def test_supported_terms_by_hand(spark):
     """The support filter keeps every term that can reach min_df (by itself or through a fold or an
     acronym merge) and drops the rest; term_series gives the same rows with and without it."""

@@ -108,6 +108,8 @@ def calendar_set_rows(embeddings: DataFrame, periods: Sequence[str]) -> DataFram
     """
     from pyspark.sql import functions as F
 
+    from digestflow.pipeline import in_list
+
     date = F.col("digest_date")
     monday = F.date_sub(date, F.pmod(F.dayofweek(date) + 5, 7))
     month_start = F.trunc(date, "month")
@@ -130,7 +132,7 @@ def calendar_set_rows(embeddings: DataFrame, periods: Sequence[str]) -> DataFram
         )
         for kind, (key, period, start, end) in kinds.items()
     ]
-    rows = parts[0].unionByName(parts[1]).unionByName(parts[2]).where(F.col("period").isin(list(periods)))
+    rows = parts[0].unionByName(parts[1]).unionByName(parts[2]).where(in_list("period", list(periods)))
     return _first_per_paper(rows)
 
 

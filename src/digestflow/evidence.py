@@ -85,6 +85,7 @@ def select_evidence(
     """
     from pyspark.sql import functions as F
 
+    from digestflow.pipeline import in_list
     from digestflow.trends import canonical_terms, term_frame
 
     spark = paper_terms.sparkSession
@@ -104,7 +105,7 @@ def select_evidence(
     # Spark windows it was shuffles of ~10⁴ rows (BENCHMARKS.md, session 18), and as a Spark group-by
     # a shuffle and a sort (``max_by`` on strings) for rows that merging barely reduces.
     rows = (
-        canonical_terms(paper_terms.where(F.col("term").isin(*sorted(raw))), forms)
+        canonical_terms(paper_terms.where(in_list("term", sorted(raw))), forms)
         .join(F.broadcast(terms), "term")
         .select("term", "digest_date", "paper_id", "tf", "in_title", "surface")
         .toPandas()
@@ -113,7 +114,7 @@ def select_evidence(
     if picked.empty:
         return spark.createDataFrame([], schema.spark())
     titles = (
-        papers.where(F.col("paper_id").isin(*sorted(set(picked["paper_id"]))))
+        papers.where(in_list("paper_id", sorted(set(picked["paper_id"]))))
         .select("digest_date", "paper_id", "title")
         .toPandas()
         .drop_duplicates(["digest_date", "paper_id"])

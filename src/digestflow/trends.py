@@ -126,23 +126,36 @@ PLURAL_EXCEPTIONS: frozenset[str] = frozenset(
 
 
 def _singular_candidates(term: Column) -> Column:
-    """Singulars to try for the term's last word, most specific first (NULL where the rule is off).
+    """Singulars to try for the term's last word, most specific first (NULL where the rule is off):
+
+    1. consonant + "ies" → "y" ("studies" → "study");
+    2. "ches", "shes", "xes", "sses", "zes" → without "es" ("patches" → "patch");
+    3. "s" after anything but s, i, u, an apostrophe or a digit → without "s" ("models" → "model");
+
+    each only for a last word longer than three characters and not in :data:`PLURAL_EXCEPTIONS`.
 
     A term is words joined by one space (schemas/paper_terms.json), so its last word is what follows
     the last space and its head everything before, that space included. String functions, not
     ``regexp_extract(term, "(\\S+)$")``: Java tries that pattern at every start position, and over the
     711,135 distinct terms of the 521 dev days the fold took 17.8 s instead of 5.2 s (BENCHMARKS.md,
-    session 18).
+    session 18). The rules are suffix and character tests for the same reason (``rlike`` runs Java's
+    regex engine on every term; session 30).
     """
     from pyspark.sql import functions as F
 
     last = F.substring_index(term, " ", -1)
-    head = F.left(term, F.length(term) - F.length(last))
-    plural = ~last.isin(*sorted(PLURAL_EXCEPTIONS)) & (F.length(last) > 3)
+    size = F.length(last)
+    head = F.left(term, F.length(term) - size)
+    plural = ~last.isin(*sorted(PLURAL_EXCEPTIONS)) & (size > 3)
+    before_ies, before_s = F.substring(last, -4, 1), F.substring(last, -2, 1)  # one character each
+    ies = plural & last.endswith("ies") & ~before_ies.isin(*"aeiou")
+    es = plural & (last.endswith("ches") | last.endswith("shes") | last.endswith("xes") | last.endswith("sses")
+                   | last.endswith("zes"))
+    s = plural & last.endswith("s") & ~before_s.isin("s", "i", "u", "'") & ~before_s.between("0", "9")
     return F.array(
-        F.when(plural & last.rlike(r"[^aeiou]ies$"), F.concat(head, F.regexp_replace(last, "ies$", "y"))),
-        F.when(plural & last.rlike(r"(ch|sh|x|ss|z)es$"), F.concat(head, F.regexp_replace(last, "es$", ""))),
-        F.when(plural & last.rlike(r"[^siu'\d]s$"), F.concat(head, F.regexp_replace(last, "s$", ""))),
+        F.when(ies, F.concat(head, F.left(last, size - 3), F.lit("y"))),
+        F.when(es, F.concat(head, F.left(last, size - 2))),
+        F.when(s, F.concat(head, F.left(last, size - 1))),
     )
 
 

@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from digestflow import storage
-from digestflow.pipeline import Read, RunContext, Stage, StageReport, side_by_side
+from digestflow.pipeline import Read, RunContext, Stage, StageReport, in_list, side_by_side
 
 log = logging.getLogger("digestflow")
 
@@ -52,7 +52,7 @@ def run(ctx: RunContext, _params: Any) -> StageReport:
         rows = {"trend_mart": ctx.publish("trend_mart", select_trend_lists(trends, weekly), as_of, report).rows}
         periods = owned_periods(ctx.dates)
         owned = [{"set_kind": k, "period": p} for k in CALENDAR_KINDS for p in periods]
-        stats = ctx.read("erank_stats").where(F.col("set_kind").isin(*CALENDAR_KINDS) & F.col("period").isin(*periods))
+        stats = ctx.read("erank_stats").where(F.col("set_kind").isin(*CALENDAR_KINDS) & in_list("period", list(periods)))
         rows["erank_mart"] = ctx.publish("erank_mart", select_erank_series(stats, CALENDAR_KINDS), owned, report).rows
         return rows
 
