@@ -260,3 +260,23 @@ def test_stage_writes_one_file_per_date_without_a_shuffle(spark, tmp_path):
     folders = sorted((tmp_path / "wh" / "paper_terms").glob("digest_date=*"))
     assert [f.name for f in folders] == [f"digest_date={d}" for d in days]
     assert [len(list(f.glob("*.parquet"))) for f in folders] == [1] * len(days)
+
+
+def test_surfaces_keep_compound_hyphens_and_every_cleaning_rule_fires_in_any_case():
+    """Surfaces by hand: a compound's hyphen joins its words in every n-gram it is inside, and the last
+    token's marker hyphen goes; tab- and newline-edged segments cut tokens as spaces do. Each cleaning
+    rule still fires on spellings beyond the obvious one (an upper-case WWW URL, a LaTeX command, a
+    curly-quote possessive)."""
+    from digestflow.terms import paper_terms_of
+
+    got = paper_terms_of([("", "\tState-of-the-art low-rank adapters\n")])
+    assert got["state"] == (1, False, "State")  # "State-": the marker hyphen is not shown
+    assert got["art low rank"][2] == "art low-rank"
+    assert got["low rank adapters"][2] == "low-rank adapters"
+    assert got["low rank"][2] == "low-rank"
+    assert set(got) == {"state", "art", "art low", "art low rank", "low", "low rank", "low rank adapters",
+                        "rank", "rank adapters", "adapters"}  # "of", "the": stopword edges; 4-grams: none
+    cleaned = paper_terms_of([("", "See WWW.Example.COM today. Sparse \\alpha retrieval wins. The model’s gains rise.")])
+    assert not any("example" in t or t == "com" for t in cleaned)  # the URL went whole
+    assert "sparse retrieval" in cleaned and not any("alpha" in t for t in cleaned)  # the command went
+    assert "model gains" in cleaned  # the curly-quote possessive went

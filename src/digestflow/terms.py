@@ -22,10 +22,10 @@ point:
 
 Why Python and not Spark SQL expressions: the same rules as built-in expressions (regexp_replace,
 split, higher-order ``transform``/``filter``/``slice``, two group-bys over the ~2M candidate rows) took
-35 s + 9 s of Spark jobs for the 521 dev days (BENCHMARKS.md, session 17); this function takes 6.1 CPU-s
-for their 8,507 papers in one process, 8.5 CPU-s with the Arrow rows built (``_extract_batches``; 0.77
-CPU-ms per paper on the synthetic corpora, session 21), and the stage runs it in every executor core at
-once. The rules were first written as Java regexes, and the
+35 s + 9 s of Spark jobs for the 521 dev days (BENCHMARKS.md, session 17); this function takes 3.6 s
+for their 8,507 papers in one process (4.5 s before session 30 made each token's pieces once and skipped
+the substitutions a text cannot match; 0.77 CPU-ms per paper on the synthetic corpora in session 21),
+and the stage runs it in every executor core at once. The rules were first written as Java regexes, and the
 patterns below keep Java's meanings where Python's differ (``\s`` is ASCII white space, ``\b`` counts
 letters, decimal digits and ``_`` as word characters, ``$`` also matches before a final line
 terminator, ``(?i)`` folds ASCII only): the Python version gives the same 1,941,944 rows as the Spark
@@ -119,7 +119,6 @@ NOISE_RE = regex.compile(
     rf"(?!(?<=\p{{N}})\.(?=\p{{N}}))[^\p{{L}}\p{{N}}{_WS}'-]"
     rf"|(?<![\p{{L}}\p{{N}}])['-]+|-+(?![\p{{L}}\p{{N}}{_WS}])|-+{_EOL}|'(?![\p{{L}}\p{{N}}])"
 )
-TOKEN_SPLIT_RE = regex.compile(rf"[{_WS}]+")
 NUMBER_RE = regex.compile(rf"^\p{{N}}[\p{{N}}.,]*(?:%|x|k|m|b|bn|times|st|nd|rd|th|s)?{_EOL}")
 
 _NOT_EDGE = STOPWORDS | NUMBER_WORDS
@@ -137,36 +136,52 @@ def _is_edge(word: str) -> bool:
 
 
 def _clean_text(text: str) -> str:
-    """URL → boundary, LaTeX and possessives out, acronym plurals folded, compound hyphens marked."""
-    text = URL_RE.sub("\x00", text)
-    text = LATEX_RE.sub(" ", text)
-    text = POSSESSIVE_RE.sub("", text)
+    """URL → boundary, LaTeX and possessives out, acronym plurals folded, compound hyphens marked.
+
+    Each substitution runs only when the text holds what every match of its pattern contains ("://",
+    "w." or "W." for a URL, one of LaTeX's characters, an apostrophe before an "s", a hyphen): a
+    substring test is a fraction of a regex scan, and most abstracts have no URL, LaTeX or possessive."""
+    if "://" in text or "w." in text or "W." in text:
+        text = URL_RE.sub("\x00", text)
+    if any(c in text for c in "$\\{}^_~"):
+        text = LATEX_RE.sub(" ", text)
+    if "'s" in text or "’s" in text:
+        text = POSSESSIVE_RE.sub("", text)
     text = ACRONYM_PLURAL_RE.sub(r"\1", text)
-    return COMPOUND_HYPHEN_RE.sub("- ", text)
+    return COMPOUND_HYPHEN_RE.sub("- ", text) if "-" in text else text
 
 
 def _count_candidates(text: str, in_title: bool, found: dict[tuple[str, str], list[Any]]) -> None:
     """Add every 1..MAX_N-gram of ``text`` whose two edge words may be term edges to ``found``:
     (term, surface) → [occurrences, in a title]. Formed over the full token sequence of each segment,
-    so a stopword inside a phrase stays ("mixture of experts")."""
-    get, noise, split, is_edge = found.get, NOISE_RE.sub, TOKEN_SPLIT_RE.split, _is_edge
+    so a stopword inside a phrase stays ("mixture of experts").
+
+    A surface is its tokens as written, joined by a space except after a compound's hyphen ("low-" +
+    "rank" → "low-rank"), without the last token's marker hyphen; each token's two pieces (``glue``
+    inside a surface, ``bare`` at its end) are made once, not once per n-gram."""
+    get, noise, edge_of = found.get, NOISE_RE.sub, _edge_cache.get
     for segment in SEGMENT_RE.split(_clean_text(text)):
-        tokens = split(noise(" ", segment).strip(" "))
-        words = [(t[:-1] if t.endswith("-") else t).lower() for t in tokens]
-        edge = [is_edge(w) for w in words]
+        # After the noise pass a segment holds letters, digits, ', -, dots between digits and ASCII
+        # white space only, so str.split() cuts where a split on Java's \s+ did; it also drops the
+        # empty tokens a leading or trailing tab or line break left, which are no term's edge.
+        tokens = noise(" ", segment).split()
+        bare = [t[:-1] if t.endswith("-") else t for t in tokens]
+        glue = [t + " " if b is t else t for t, b in zip(tokens, bare, strict=True)]  # b is t: no hyphen cut
+        words = [b.lower() for b in bare]
+        edge = [edge_of(w) for w in words]
+        if None in edge:
+            edge = [_is_edge(w) if e is None else e for w, e in zip(words, edge, strict=True)]
         size = len(tokens)
         for i in range(size):
             if not edge[i]:
                 continue
-            for end in range(i + 1, min(i + MAX_N, size) + 1):
-                if not edge[end - 1]:
-                    continue
-                if end - i == 1:
-                    surface = tokens[i]
-                    key = (words[i], surface[:-1] if surface.endswith("-") else surface)
-                else:
-                    surface = " ".join(tokens[i:end]).replace("- ", "-")
-                    key = (" ".join(words[i:end]), surface[:-1] if surface.endswith("-") else surface)
+            keys = [(words[i], bare[i])]
+            if i + 1 < size:
+                if edge[i + 1]:
+                    keys.append((words[i] + " " + words[i + 1], glue[i] + bare[i + 1]))
+                if i + 2 < size and edge[i + 2]:  # MAX_N = 3: the three lengths written out
+                    keys.append((words[i] + " " + words[i + 1] + " " + words[i + 2], glue[i] + glue[i + 1] + bare[i + 2]))
+            for key in keys:
                 seen = get(key)
                 if seen is None:
                     found[key] = [1, in_title]
