@@ -240,11 +240,11 @@ def _extract_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBat
         out["paper_id"].extend([key[1]] * n)
         out["term"].extend(ordered)
         out["n_tokens"].extend([term.count(" ") + 1 for term in ordered])  # words are never empty or spaced
-        for term in ordered:
-            tf, in_title, surface = found[term]
-            out["tf"].append(tf)
-            out["in_title"].append(in_title)
-            out["surface"].append(surface)
+        if n:  # the three value columns in one transposition, not three appends per row
+            tf, in_title, surface = zip(*map(found.__getitem__, ordered), strict=True)
+            out["tf"].extend(tf)
+            out["in_title"].extend(in_title)
+            out["surface"].extend(surface)
 
     def flush() -> pa.RecordBatch:
         batch = pa.RecordBatch.from_pydict(out, schema=schema)
