@@ -134,3 +134,23 @@ def test_a_kept_frame_is_cut_to_the_listed_partitions_by_hand(spark):
     assert ids([{"k": "y", "d": day + dt.timedelta(days=2)}, {"k": "x", "d": day}]) == ["a", "c", "d"]
     assert ids([{"k": "x", "d": day + dt.timedelta(days=2)}]) == []
     assert ids([]) == []
+
+
+def test_in_list_matches_exactly_its_values_and_an_empty_list_matches_nothing(spark):
+    """``pipeline.in_list`` (one SQL IN expression) selects the rows ``Column.isin`` would: strings with
+    quotes and backslashes, dates, ints; a float falls back to ``isin``; an empty list, which SQL cannot
+    write as ``IN ()``, selects no row."""
+    from digestflow.pipeline import in_list
+
+    rows = [("a", "it's", dt.date(2025, 1, 1), 1, 0.5), ("b", "back\\slash", dt.date(2025, 1, 2), 2, 1.5),
+            ("c", "plain", dt.date(2025, 1, 3), 3, 2.5)]
+    df = spark.createDataFrame(rows, "id string, s string, d date, n int, f double")
+
+    def ids(column, values):
+        return sorted(r.id for r in df.where(in_list(column, values)).collect())
+
+    assert ids("s", ["it's", "back\\slash", "absent"]) == ["a", "b"]
+    assert ids("d", [dt.date(2025, 1, 3)]) == ["c"]
+    assert ids("n", [1, 3]) == ["a", "c"]
+    assert ids("f", [1.5]) == ["b"]
+    assert ids("s", []) == []

@@ -341,9 +341,12 @@ def in_list(column: str, values: Sequence[Any]) -> Column:
     """``column IN (values)`` as one SQL expression: one py4j call, where ``Column.isin`` makes one per
     value (0.6–0.9 s for the 521 dates of the dev corpus, paid on the driver before each stage starts).
     For partition values and for the lists of terms and paper ids the stages filter by; values of other
-    types than a date, an int or a string keep ``isin``."""
+    types than a date, an int or a string keep ``isin``. No values: no row matches (SQL has no empty
+    ``IN ()``)."""
     from pyspark.sql import functions as F
 
+    if not values:
+        return F.lit(False)
     literals = [_sql_literal(v) for v in values]
     if None in literals:
         return F.col(column).isin(*values)
@@ -352,7 +355,8 @@ def in_list(column: str, values: Sequence[Any]) -> Column:
 
 
 def _sql_literal(value: Any) -> str | None:
-    """A Spark SQL literal of a partition value (a date, a string or an int), else None."""
+    """A Spark SQL literal of a date, a string or an int (backslash escapes, as Spark SQL reads them), else
+    None."""
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return f"DATE'{value.isoformat()}'"
     if isinstance(value, int) and not isinstance(value, bool):
