@@ -20,3 +20,17 @@ def driver_jvms(pid: int) -> list[list[str]]:
                 and "org.apache.spark.launcher.Main" not in line):
             found.append(line)
     return found
+
+
+def wait_for_driver_jvm(proc, seconds: float = 120) -> list[str]:
+    """The command line of the driver JVM under the running ``proc`` (a ``Popen``), once it appears;
+    ``[]`` when ``proc`` ends or ``seconds`` pass first."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while proc.poll() is None and time.monotonic() < deadline:
+        found = driver_jvms(proc.pid)
+        if found:
+            return found[0]
+        time.sleep(0.1)
+    return []

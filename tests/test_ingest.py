@@ -132,3 +132,77 @@ def test_all_dev_digests_ingest_and_sql_counts_match_the_manifest(spark, shared_
     answer = {row["digest_date"]: row["n"] for row in json.loads(result.output)}
     assert answer == dict(manifest)
     assert not list((warehouse / "rejects").glob("*=*/*.parquet"))
+
+
+def test_files_are_grouped_by_date_and_by_size_and_packed_in_order(tmp_path) -> None:
+    """Every date's files and every pair of files that could be copies (equal sizes) are one group,
+    groups come in date order, and tasks take consecutive groups of similar bytes (sizes by hand)."""
+    from digestflow.ingest import pack, plan_groups
+    from digestflow.landing import LandingFile
+
+    def landed(name: str, size: int, day: dt.date | None) -> LandingFile:
+        (tmp_path / name).write_bytes(b"x" * size)
+        return LandingFile(name, str(tmp_path / name), day)
+
+    d = dt.date(2025, 1, 6)
+    files = [
+        landed("2025-01-08.txt", 150, d + dt.timedelta(days=2)),
+        landed("2025-01-06_b.txt", 200, d),
+        landed("2025-01-09.txt", 300, d + dt.timedelta(days=3)),
+        landed("undated.txt", 100, None),  # the size of 2025-01-06.txt: it may be a copy of it
+        landed("2025-01-07.txt", 300, d + dt.timedelta(days=1)),  # the size of 2025-01-09.txt
+        landed("2025-01-06.txt", 100, d),
+        LandingFile("2025-01-08_link.txt", "", d + dt.timedelta(days=2), "outside_landing"),  # never read
+        landed("2025-01-10.txt", 999, d + dt.timedelta(days=4)),
+    ]
+    groups, sizes = plan_groups(files)
+    assert [[f.source_file for f in g] for g in groups] == [
+        ["2025-01-06.txt", "2025-01-06_b.txt", "undated.txt"],
+        ["2025-01-07.txt", "2025-01-09.txt"],
+        ["2025-01-08.txt", "2025-01-08_link.txt"],
+        ["2025-01-10.txt"],
+    ]
+    assert sizes == [400, 600, 150, 999]
+    # 2149 bytes in two tasks: the first takes groups until it holds half (1074.5), the second the rest.
+    assert pack(sizes, 2) == [[0, 1, 2], [3]]
+    assert pack([1, 1, 1, 1], 2) == [[0, 1], [2, 3]]
+    assert pack([5, 5], 4) == [[0], [1]]
+    assert pack([], 3) == [[]]
+
+
+def test_an_undated_copy_is_kept_once_and_every_date_is_one_file(spark, tmp_path) -> None:
+    """An undated copy of a dated digest parses to the same date: its papers are quarantined as
+    ``duplicate_file``, the dated name's kept (the first name). An undated digest of another day adds
+    its papers to that day, still one file per partition: undated files' dates are only known once
+    parsed, so their run shuffles by date before writing."""
+    from digestflow.generate import render_digest
+
+    landing, warehouse = tmp_path / "landing", tmp_path / "wh"
+    landing.mkdir()
+    days = generate_corpus(8, start=dt.date(2025, 3, 3), seed=5)
+    write_corpus(days, landing)
+    copied = days[2]
+    (landing / "copy of the digest.txt").write_bytes((landing / f"{copied.digest_date}.txt").read_bytes())
+    extra = generate_corpus(1, start=dt.date(2025, 3, 3), seed=9)[0].papers[:3]
+    (landing / "late.txt").write_text(render_digest(days[0].digest_date, extra), encoding="utf-8")
+    run_ingest(spark, landing, warehouse, days[0].digest_date, days[-1].digest_date)
+
+    import duckdb
+
+    papers = duckdb.sql(
+        f"SELECT digest_date, source_file, title FROM read_parquet('{warehouse}/papers/**/*.parquet', "
+        "hive_partitioning=true)"
+    ).fetchall()
+    by_date = collections.defaultdict(list)
+    for day, source, title in papers:
+        by_date[day].append((source, title))
+    for d in days:
+        expected = [(f"{d.digest_date}.txt", t) for t, _ in d.papers]
+        if d is days[0]:
+            expected += [("late.txt", t) for t, _ in extra]
+        assert sorted(by_date[d.digest_date]) == sorted(expected)
+    rejects = pq.read_table(warehouse / "rejects").to_pylist()
+    assert sorted(r["raw_text"] for r in rejects) == sorted(f"{t}\n{a}" for t, a in copied.papers)
+    assert {(r["source_file"], r["reason"]) for r in rejects} == {("copy of the digest.txt", "duplicate_file")}
+    assert all(f"same bytes as {copied.digest_date}.txt" in r["detail"] for r in rejects)
+    assert all(len(list(p.glob("*.parquet"))) == 1 for p in (warehouse / "papers").glob("*=*"))

@@ -84,11 +84,10 @@ def test_a_long_run_of_small_inputs_starts_its_jvm_with_c1_only(tmp_path) -> Non
     import os
     import subprocess
     import sys
-    import time
 
     from digestflow.generate import generate_corpus, write_corpus
     from digestflow.spark import C1_ONLY_MAX_DAYS
-    from jvm import driver_jvms
+    from jvm import wait_for_driver_jvm
 
     days = 20
     assert days > C1_ONLY_MAX_DAYS  # the old rule (by dates) would have given this run C2
@@ -99,13 +98,8 @@ def test_a_long_run_of_small_inputs_starts_its_jvm_with_c1_only(tmp_path) -> Non
            "--warehouse", str(tmp_path / "wh"), "--start", start.isoformat(),
            "--end", (start + dt.timedelta(days=days - 1)).isoformat(), "--no-validate"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    java: list[str] = []
     try:
-        deadline = time.monotonic() + 120
-        while not java and proc.poll() is None and time.monotonic() < deadline:
-            found = driver_jvms(proc.pid)
-            java = found[0] if found else []
-            time.sleep(0.1)
+        java = wait_for_driver_jvm(proc)
         out, _ = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
@@ -113,6 +107,37 @@ def test_a_long_run_of_small_inputs_starts_its_jvm_with_c1_only(tmp_path) -> Non
     assert proc.returncode == 0, out
     assert java, "no java process seen under the run"
     assert "-XX:TieredStopAtLevel=1" in java
+
+
+@pytest.mark.parametrize(("command", "c1_only"), [("ingest", True), ("run", False)])
+def test_big_inputs_get_the_full_jit_only_in_a_run_with_terms(tmp_path, command, c1_only) -> None:
+    """Over 64 MiB of landing files, the real CLI's JVM keeps C2 when the run extracts terms (the stage
+    whose JVM work pays for C2's compiling) and stops at C1 for ingest alone (the command line of the
+    real java process; each command is stopped once its JVM is seen). The files are sparse: their size
+    is what picks the JIT, before Spark starts."""
+    import os
+    import subprocess
+    import sys
+
+    from digestflow.spark import C1_ONLY_MAX_BYTES
+    from jvm import wait_for_driver_jvm
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    for day in ("2025-01-06", "2025-01-07"):
+        with (landing / f"{day}.txt").open("wb") as handle:
+            handle.truncate(C1_ONLY_MAX_BYTES // 2 + 1)
+    env = {k: v for k, v in os.environ.items() if k != "DIGESTFLOW_JVM_OPTS"}
+    cmd = [sys.executable, "-m", "digestflow.cli", command, "--landing", str(landing),
+           "--warehouse", str(tmp_path / "wh"), "--start", "2025-01-06", "--end", "2025-01-07", "--no-validate"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        java = wait_for_driver_jvm(proc)
+    finally:
+        proc.kill()
+        out, _ = proc.communicate(timeout=60)
+    assert java, f"no java process seen under {command}: {out}"
+    assert ("-XX:TieredStopAtLevel=1" in java) is c1_only
 
 
 def test_the_fs_shim_jar_is_byte_reproducible(tmp_path, monkeypatch) -> None:

@@ -220,8 +220,9 @@ def _run(stages: list[Stage], first: dt.date, last: dt.date, settings_: Settings
         raise click.ClickException(str(exc)) from None
     from digestflow.landing import landing_bytes
 
-    # The size of the dates' landing files picks the JIT mode (spark.jvm_options).
-    size = landing_bytes(settings_.landing, first, last)
+    # The size of the dates' landing files picks the JIT mode (spark.jvm_options), when a stage of the
+    # run wants the full JIT for big inputs; else size 0 keeps C1.
+    size = landing_bytes(settings_.landing, first, last) if any(s.full_jit for s in stages) else 0
     with _spark(settings_, days=(last - first).days + 1, input_bytes=size) as spark:
         ctx = make_context(spark, settings_, first, last, params=params)
         try:

@@ -1,17 +1,20 @@
 """Ingest transforms (the stage is declared in ``stages/ingest.py``): landing files → ``papers`` and ``rejects``,
 parsed by the pure parser inside Spark.
 
-The driver only lists file names; executors read and parse the bytes (``mapInArrow``), so the work
-spreads over the cluster and a bad file turns into reject rows instead of a failed job.
+The driver only lists file names (and their sizes); executors read and parse the bytes (``mapInArrow``),
+so the work spreads over the cluster and a bad file turns into reject rows instead of a failed job. Each
+file is read once: the tasks emit papers and leave rejects in a side folder (docs/design.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import stat
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from digestflow import schemas
 from digestflow.landing import LandingFile
@@ -24,6 +27,19 @@ if TYPE_CHECKING:
 _REJECT_ONLY = ("raw_text", "reason", "detail")
 
 
+class Parsed(NamedTuple):
+    """:func:`parse_landing`'s answer. ``papers`` parses the files when it is computed (the papers
+    write), and its tasks leave their reject rows in a side folder that ``rejects()``, called after
+    that write, reads: every file is read and parsed once for both tables. ``clustered``: every date's
+    papers come out of one task of ``papers`` (the write may skip its shuffle,
+    :func:`digestflow.storage.write_staged`)."""
+
+    papers: DataFrame
+    rejects: Callable[[], DataFrame]
+    clustered: bool
+
+
+@functools.cache
 def parsed_schema() -> Any:
     """One Arrow schema for both outputs: papers' columns, rejects' extra columns and a ``kind`` tag."""
     import pyarrow as pa
@@ -35,17 +51,135 @@ def parsed_schema() -> Any:
     return pa.schema([pa.field("kind", pa.string()), *fields])
 
 
-def parse_files(batches: Iterator[pa.RecordBatch], run_end: dt.date, latest: dt.date) -> Iterator[Any]:
-    """mapInArrow body: read each listed file and emit its papers and rejects as tagged rows."""
+Listed = tuple[str, str, "dt.date | None", "str | None"]  # a LandingFile as the parse tasks get it
+
+
+def parse_groups(
+    ids: Iterator[pa.RecordBatch],
+    tasks: list[list[int]],
+    groups: list[list[Listed]],
+    side: str,
+    run_end: dt.date,
+    latest: dt.date,
+) -> Iterator[Any]:
+    """mapInArrow body over ``spark.range(len(tasks))``: task ``i`` parses the file groups ``tasks[i]``
+    (indices into ``groups``, :func:`plan_groups`) and emits their papers; a group's rejects go to
+    ``<side>/group-<index>.parquet`` (written whole, then renamed: a task that runs twice writes the
+    same file again, and a reader never sees half of one)."""
+    for batch in ids:
+        for task in batch.column(0).to_pylist():
+            for g in tasks[task]:
+                rows = _parse_group(groups[g], run_end, latest)
+                rejects = [r for r in rows if r["kind"] == "reject"]
+                if rejects:
+                    _write_side(_batch(rejects), Path(side) / f"group-{g:06d}.parquet")
+                papers = [r for r in rows if r["kind"] == "paper"]
+                if papers:
+                    yield _batch(papers)
+
+
+def _write_side(batch: Any, target: Path) -> None:
+    import uuid
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")  # hidden: readers skip it
+    pq.write_table(pa.Table.from_batches([batch]), partial, compression="zstd")
+    os.replace(partial, target)
+
+
+def _parse_group(group: list[Listed], run_end: dt.date, latest: dt.date) -> list[dict[str, Any]]:
+    """The parsed rows of one group's files. The same bytes landed twice under two names (a re-sent
+    e-mail, a copy): the papers of each (digest date, content) are kept once, from the first name, and
+    the other copies' papers are quarantined as ``duplicate_file``, so a partition never holds a key
+    twice. A group holds every copy of its files (:func:`plan_groups`), so deciding here is exact."""
+    keys = ("source_file", "path", "file_date", "refused")
+    rows = [r for listed in group for r in _parse_one(dict(zip(keys, listed, strict=True)), run_end, latest)]
+    first: dict[tuple[Any, str], str] = {}
+    for r in rows:
+        if r["kind"] == "paper":
+            key = (r["digest_date"], r["digest_id"])
+            first[key] = min(first.get(key, r["source_file"]), r["source_file"])
+    out = []
+    for r in rows:
+        kept = r["kind"] != "paper" or first[(r["digest_date"], r["digest_id"])] == r["source_file"]
+        out.append(r if kept else _copy_reject(r, first[(r["digest_date"], r["digest_id"])]))
+    return out
+
+
+def _copy_reject(paper: dict[str, Any], kept_from: str) -> dict[str, Any]:
+    text = "\n".join(t for t in (paper["title"], paper["abstract"]) if t is not None)
+    return {
+        **paper, "kind": "reject", "reason": "duplicate_file", "raw_text": text,
+        "detail": f"{paper['source_file']}:{paper['line_start']}-{paper['line_end']}: this file has the same "
+                  f"bytes as {kept_from}, whose copy of this paper is kept",
+    }
+
+
+def _batch(rows: list[dict[str, Any]]) -> Any:
+    """Parsed rows → one Arrow batch of :func:`parsed_schema`, built column by column (~30 % less CPU
+    than ``RecordBatch.from_pylist``)."""
     import pyarrow as pa
 
     schema = parsed_schema()
-    names = schema.names
-    for batch in batches:
-        rows: list[dict[str, Any]] = []
-        for item in batch.to_pylist():
-            rows.extend(_parse_one(item, run_end, latest))
-        yield pa.RecordBatch.from_pylist([{n: r.get(n) for n in names} for r in rows], schema=schema)
+    return pa.RecordBatch.from_pydict({n: [r.get(n) for r in rows] for n in schema.names}, schema=schema)
+
+
+def plan_groups(files: list[LandingFile]) -> tuple[list[list[LandingFile]], list[int]]:
+    """The listed files in groups that are parsed together, in date order, and each group's bytes.
+
+    Files are grouped when they share the date in their names or their size (copies of the same bytes
+    have the same size), transitively: every date's files and every set of copies are in one group,
+    so the duplicate rule (:func:`_parse_group`) is decided inside a group, and a dated file's papers
+    (which always land in its name's date) are in the group of that date. Refused files are groups of
+    their own.
+    """
+    sizes = []
+    for f in files:
+        try:
+            sizes.append(os.stat(f.path).st_size if f.path else 0)
+        except OSError:
+            sizes.append(0)
+    parent = list(range(len(files)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[tuple[str, Any], int] = {}
+    for i, f in enumerate(files):
+        links = [("date", f.file_date)] if f.file_date is not None else []
+        links += [("size", sizes[i])] if f.path else []
+        for link in links:
+            j = owner.setdefault(link, i)
+            parent[root(i)] = root(j)
+    members: dict[int, list[int]] = {}
+    for i in range(len(files)):
+        members.setdefault(root(i), []).append(i)
+
+    def order(f: LandingFile) -> tuple[Any, ...]:
+        return (f.file_date is None, f.file_date or dt.date.min, f.source_file)
+
+    grouped = sorted((sorted(idx, key=lambda i: order(files[i])) for idx in members.values()),
+                     key=lambda idx: order(files[idx[0]]))
+    return [[files[i] for i in idx] for idx in grouped], [sum(sizes[i] for i in idx) for idx in grouped]
+
+
+def pack(sizes: list[int], n_tasks: int) -> list[list[int]]:
+    """Consecutive runs of ``sizes``' indices in up to ``n_tasks`` tasks of similar total size."""
+    share = max(1, sum(sizes)) / max(1, n_tasks)
+    tasks: list[list[int]] = [[]]
+    filled = 0
+    for i, n in enumerate(sizes):
+        if tasks[-1] and filled >= share * len(tasks) and len(tasks) < n_tasks:
+            tasks.append([])
+        tasks[-1].append(i)
+        filled += n
+    return tasks
 
 
 def _parse_one(item: dict[str, Any], run_end: dt.date, latest: dt.date) -> list[dict[str, Any]]:
@@ -108,54 +242,48 @@ def parse_landing(
     end: dt.date,
     latest: dt.date,
     ingested_at: dt.datetime,
-) -> tuple[DataFrame, DataFrame]:
-    """``(papers, rejects)`` DataFrames for the listed files, restricted to digest dates in [start, end].
+    side: Path,
+) -> Parsed:
+    """``papers`` and ``rejects`` DataFrames for the listed files, restricted to digest dates in [start, end].
+    ``side``: an empty folder of the run's staging area, for the parse tasks' reject rows.
 
     Rows of an undated file that resolve outside the range belong to another run and are left out
     (that run picks the file up again); the caller counts them.
     """
     from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
 
     from digestflow.parsing import PARSER_VERSION
 
-    listing = spark.createDataFrame(
-        [(f.source_file, f.path, f.file_date, f.refused) for f in files],
-        "source_file string, path string, file_date date, refused string",
-    )
-    n_tasks = max(1, min(len(files), spark.sparkContext.defaultParallelism * 2))
-    parsed = (
-        listing.repartition(n_tasks)
-        .mapInArrow(lambda it: parse_files(it, end, latest), _spark_ddl(parsed_schema()))
-        .withColumn("ingested_at", F.lit(ingested_at).cast("timestamp"))
-        .withColumn("parser_version", F.coalesce("parser_version", F.lit(PARSER_VERSION)))
-        .where(F.col("digest_date").between(F.lit(start), F.lit(end)))
-        .persist()  # read and parse once, although two tables are written from it
-    )
-    # The same bytes landed twice under two names (a re-sent e-mail, a copy): keep the papers once, from
-    # the first name, and quarantine the other copy's papers, so a partition never holds a key twice.
-    # The first name per (date, content) is a tiny aggregate (one row per file), broadcast back to the
-    # rows: no shuffle of the papers themselves, which a window over them would cost.
-    papers_only = parsed.where(F.col("kind") == "paper")
-    firsts = papers_only.groupBy("digest_date", "digest_id").agg(F.min("source_file").alias("_first"))
-    candidates = papers_only.join(F.broadcast(firsts), ["digest_date", "digest_id"])
-    papers = candidates.where(F.col("source_file") == F.col("_first")).select(*schemas.load("papers").names)
-    copies = (
-        candidates.where(F.col("source_file") != F.col("_first"))
-        .withColumn("reason", F.lit("duplicate_file"))
-        .withColumn("raw_text", F.concat_ws("\n", "title", "abstract"))
-        .withColumn(
-            "detail",
-            F.format_string(
-                "%s:%d-%d: this file has the same bytes as %s, whose copy of this paper is kept",
-                "source_file", "line_start", "line_end", "_first",
-            ),
+    groups, sizes = plan_groups(files)
+    listed = [[(f.source_file, f.path, f.file_date, f.refused) for f in g] for g in groups]
+    n_tasks = max(1, min(len(groups), spark.sparkContext.defaultParallelism * 2))
+    tasks = pack(sizes, n_tasks)
+    ddl = _spark_ddl(parsed_schema())
+    folder = str(side)
+
+    def finish(parsed: DataFrame, table: str) -> DataFrame:
+        return (
+            parsed.withColumn("ingested_at", F.lit(ingested_at).cast("timestamp"))
+            .withColumn("parser_version", F.coalesce("parser_version", F.lit(PARSER_VERSION)))
+            .where(F.col("digest_date").between(F.lit(start), F.lit(end)))
+            .select(*schemas.load(table).names)
         )
+
+    parsed = spark.range(0, len(tasks), 1, len(tasks)).mapInArrow(  # one id, so one task, per entry of ``tasks``
+        lambda it: parse_groups(it, tasks, listed, folder, end, latest), ddl
     )
-    reject_cols = schemas.load("rejects").names
-    rejects = (
-        parsed.where(F.col("kind") == "reject").select(*reject_cols).unionByName(copies.select(*reject_cols))
-    )
-    return papers, rejects
+    # Rows of a dated file land in its name's date, and a date's files are one group: each date's papers
+    # come out of one task unless an undated file (whose date is only known once parsed) has some.
+    clustered = all(f.file_date is not None for f in files)
+
+    def rejects() -> DataFrame:
+        found = sorted(str(f) for f in Path(side).glob("group-*.parquet"))
+        struct = from_arrow_schema(parsed_schema())
+        frame = spark.read.schema(struct).parquet(*found) if found else spark.createDataFrame([], struct)
+        return finish(frame, "rejects")
+
+    return Parsed(finish(parsed, "papers"), rejects, clustered)
 
 
 def _spark_ddl(arrow_schema: Any) -> str:

@@ -138,6 +138,10 @@ class Stage:
     # What the stage loads on first use that costs seconds in a fresh process (modules, lexicons): no
     # Spark, no tables. A run calls it on a background thread while earlier stages wait on the JVM.
     warm: Callable[[], None] | None = None
+    # Its JVM work grows with the input enough that the full JIT (C2) pays for its compile time above
+    # spark.C1_ONLY_MAX_BYTES of landing files (terms; BENCHMARKS.md). A run without such a stage keeps
+    # C1 whatever its size: ingest alone at 100x spent 11 CPU-s in C2's compiler threads for nothing.
+    full_jit: bool = False
 
     @property
     def summary(self) -> str:

@@ -27,14 +27,15 @@ def run(ctx: RunContext, _params: Any) -> StageReport:
     from digestflow.ingest import parse_landing
 
     files = list_landing(ctx.settings.landing, ctx.start, ctx.end)
-    papers, rejects = parse_landing(
-        ctx.spark, files, start=ctx.start, end=ctx.end, latest=ctx.today, ingested_at=ctx.started_at
+    parsed = parse_landing(
+        ctx.spark, files, start=ctx.start, end=ctx.end, latest=ctx.today, ingested_at=ctx.started_at,
+        side=storage.staging_dir(ctx.warehouse, ctx.run_id, "_parsed_rejects"),
     )
     report = StageReport("ingest", rows_in=len(files))
     owned = storage.date_partitions(ctx.dates)
     # Rows out: what was published (footer counts), not a count job that recomputes the rejects.
-    report.rows_out = ctx.publish("papers", papers, owned, report).rows
-    report.rows_rejected = ctx.publish("rejects", rejects, owned, report).rows
+    report.rows_out = ctx.publish("papers", parsed.papers, owned, report, clustered=parsed.clustered).rows
+    report.rows_rejected = ctx.publish("rejects", parsed.rejects(), owned, report).rows
     report.details = {"files": len(files), "refused": sum(1 for f in files if f.refused)}
     return report
 

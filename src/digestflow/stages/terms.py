@@ -32,4 +32,5 @@ STAGE = Stage(
     reads=(Read("papers"),),
     writes=("paper_terms",),
     run=run,
+    full_jit=True,
 )
