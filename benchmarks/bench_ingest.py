@@ -53,7 +53,9 @@ def bench_parser(files: list[Path]) -> list[tuple[str, float, str]]:
 
 
 def peer_ingest(landing: Path, out: Path) -> int:
-    """Single-process peer: same parser, pyarrow writes the same partitioned zstd Parquet."""
+    """Single-process peer: same parser, pyarrow writes the same partitioned zstd Parquet. Columns are
+    built as lists straight from the parsed rows (``RecordBatch.from_pylist`` over dicts costs ~30 %
+    more of the whole, session 31): the fastest way a competent engineer would write it."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
@@ -61,22 +63,26 @@ def peer_ingest(landing: Path, out: Path) -> int:
     from digestflow.parsing import parse_digest
 
     now = dt.datetime.now(dt.UTC)
-    papers, rejects = [], []
+    tables = {t: {n: [] for n in schemas.load(t).names} for t in ("papers", "rejects")}
+    fixed = {"ingested_at": now, "parser_version": "x"}
     for path in sorted(landing.glob("*.txt")):
         result = parse_digest(path.read_bytes(), source=path.name, latest_date=dt.date.today())
-        papers += [{**p, "ingested_at": now} for p in result.papers]
-        rejects += [{**r, "ingested_at": now, "parser_version": "x"} for r in result.rejects]
-    for table, rows in (("papers", papers), ("rejects", rejects)):
-        if not rows:
+        for table, rows in (("papers", result.papers), ("rejects", result.rejects)):
+            for name, values in tables[table].items():
+                if name in fixed and (name == "ingested_at" or table == "rejects"):
+                    values.extend([fixed[name]] * len(rows))
+                else:
+                    values.extend([r.get(name) for r in rows])
+    for table, columns in tables.items():
+        if not columns["digest_date"]:
             continue
-        schema = schemas.load(table).arrow()
-        data = pa.Table.from_pylist(rows, schema=schema)
+        data = pa.table(columns, schema=schemas.load(table).arrow())
         ds.write_dataset(
             data, out / table, format="parquet", partitioning=["digest_date"], partitioning_flavor="hive",
             file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
             existing_data_behavior="delete_matching",
         )
-    return len(papers)
+    return len(tables["papers"]["digest_date"])
 
 
 def spark_ingest(landing: Path, warehouse: Path, start: str, end: str) -> float:
