@@ -17,6 +17,13 @@ Each daily case runs twice; the faster run is printed.
     .venv/bin/python benchmarks/bench_trends.py --warehouse /tmp/wh [--landing ../shared/data/hf-daily]
     .venv/bin/python benchmarks/bench_trends.py --warehouse /tmp/wh --series [--as-of 2026-05-29] [--repeat 3]
 
+    .venv/bin/python benchmarks/bench_trends.py --warehouse /tmp/wh --steps [--as-of 2026-05-29] [--repeat 4]
+
+``--steps`` runs the trends stage ``--repeat`` times in one session (C1 JIT, as a daily run or the stage
+server) and prints where each run's seconds go: the stage's calls into ``digestflow.trends`` and
+``digestflow.evidence``, each Spark action (``toPandas``/``collect``, named by the function and line
+that called it) and each publish (stage, gate, publish). The first run pays the cold code.
+
 ``--series`` times only ``term_series`` over the lookback of ``--as-of`` (default: the last date with
 paper_terms), with and without the support filter (``supported_terms``), alternating in one session,
 and checks that both give the same rows.
@@ -30,8 +37,11 @@ import argparse
 import datetime as dt
 import os
 import shutil
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def main() -> None:
@@ -43,9 +53,13 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--skip-full", action="store_true", help="Skip the all-days terms and trends runs.")
     parser.add_argument("--series", action="store_true", help="Only term_series with and without the support filter.")
-    parser.add_argument("--as-of", type=dt.date.fromisoformat, help="--series: as_of (default: last paper_terms date)")
-    parser.add_argument("--repeat", type=int, default=3, help="--series: rounds (each round runs both)")
+    parser.add_argument("--as-of", type=dt.date.fromisoformat, help="--series, --steps: as_of (default: last paper_terms date)")
+    parser.add_argument("--repeat", type=int, default=3, help="--series: rounds (each round runs both); --steps: runs")
+    parser.add_argument("--steps", action="store_true", help="Only the trends stage, timed step by step.")
     args = parser.parse_args()
+    if args.steps:
+        steps_case(args)
+        return
     if args.series:
         series_case(args)
         return
@@ -129,6 +143,67 @@ def main() -> None:
         print(f"ratio daily run 500 days / 50 days of history: {daily[500] / daily[50]:.2f}")
         print(f"ratio daily run 500 days / 210 days of history: {daily[500] / daily[210]:.2f}")
         print(f"ratio daily run 500 days / the same day with history cut to the lookback: {daily[500] / seconds:.2f}")
+    spark.stop()
+
+
+def steps_case(args: argparse.Namespace) -> None:
+    """The trends stage ``--repeat`` times at ``--as-of``, each run's seconds per step (see the docstring)."""
+    import functools
+
+    from pyspark.sql.classic.dataframe import DataFrame
+
+    import digestflow.evidence as evidence
+    import digestflow.trends as trends
+    from digestflow.pipeline import RunContext
+    from digestflow.runner import make_context
+    from digestflow.runner import run as run_stages
+    from digestflow.settings import Settings
+    from digestflow.spark import build_session
+
+    seconds: dict[str, float] = {}
+
+    def timed(label: Callable[..., str], fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*a: Any, **k: Any) -> Any:
+            key, t = label(*a, **k), time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t
+        return wrapper
+
+    def caller(action: str) -> Callable[..., str]:
+        def label(*_a: Any, **_k: Any) -> str:
+            frame = sys._getframe(2)  # label <- wrapper <- the caller of the action
+            return f"{action} in {frame.f_code.co_name}:{frame.f_lineno}"
+        return label
+
+    # The stage imports these names when it runs, so the module attributes are what it calls.
+    for module, name in ((trends, "term_forms"), (trends, "plural_folds"), (trends, "supported_terms"),
+                         (trends, "score_trends"), (evidence, "select_evidence")):
+        setattr(module, name, timed(lambda *a, _n=name, **k: _n, getattr(module, name)))
+    DataFrame.toPandas = timed(caller("toPandas"), DataFrame.toPandas)
+    DataFrame.collect = timed(caller("collect"), DataFrame.collect)
+    RunContext.publish = timed(lambda _ctx, table, *a, **k: f"publish {table}", RunContext.publish)
+
+    settings = Settings.from_env().replace(warehouse=args.warehouse, spark_master=args.master)
+    spark = build_session(settings, app_name="bench-trends-steps", days=1)
+    parts = sorted((Path(args.warehouse) / "paper_terms").glob("digest_date=*"))
+    as_of = args.as_of or dt.date.fromisoformat(parts[-1].name.split("=")[1])
+    runs = []
+    for _ in range(args.repeat):
+        seconds.clear()
+        ctx = make_context(spark=spark, settings=settings, start=as_of, end=as_of)
+        t = time.perf_counter()
+        run_stages(ctx, ["trends"])
+        runs.append((time.perf_counter() - t, dict(seconds)))
+    load = os.getloadavg()
+    print(f"trends at as_of {as_of}, {args.repeat} runs in one session; load {load[0]:.1f}")
+    print("| step | " + " | ".join(f"run {i + 1}" for i in range(len(runs))) + " |")
+    print("|---|" + "---|" * len(runs))
+    print("| **whole stage** | " + " | ".join(f"**{total:.2f}**" for total, _ in runs) + " |")
+    for key in runs[-1][1]:
+        print(f"| {key} | " + " | ".join(f"{steps.get(key, 0.0):.2f}" for _, steps in runs) + " |")
     spark.stop()
 
 
