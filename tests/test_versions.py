@@ -94,7 +94,6 @@ def test_a_long_run_of_small_inputs_starts_its_jvm_with_c1_only(tmp_path) -> Non
     start = dt.date(2025, 1, 6)
     write_corpus(generate_corpus(days, start=start, seed=3), tmp_path / "landing")
     env = {k: v for k, v in os.environ.items() if k != "DIGESTFLOW_JVM_OPTS"}
-    env["DIGESTFLOW_DRIVER_MEMORY"] = "1536m"  # and the initial heap follows the driver's heap limit
     cmd = [sys.executable, "-m", "digestflow.cli", "ingest", "--landing", str(tmp_path / "landing"),
            "--warehouse", str(tmp_path / "wh"), "--start", start.isoformat(),
            "--end", (start + dt.timedelta(days=days - 1)).isoformat(), "--no-validate"]
@@ -108,23 +107,6 @@ def test_a_long_run_of_small_inputs_starts_its_jvm_with_c1_only(tmp_path) -> Non
     assert proc.returncode == 0, out
     assert java, "no java process seen under the run"
     assert "-XX:TieredStopAtLevel=1" in java
-    assert "-Xms1536m" in java
-    assert "-Xmx1536m" in java
-
-
-def test_the_initial_heap_is_the_heap_limit_in_the_jvms_spelling() -> None:
-    from digestflow.settings import Settings
-    from digestflow.spark import initial_heap, jvm_options
-
-    assert initial_heap("2g") == ["-Xms2g"]
-    assert initial_heap("4G") == ["-Xms4g"]
-    assert initial_heap("512mb") == ["-Xms512m"]
-    assert initial_heap("2048") == ["-Xms2048m"]  # Spark reads a bare number as MiB, the JVM as bytes
-    assert initial_heap("1.5g") == []  # not a JVM size: the JVM's default initial heap
-    local = Settings.from_env().replace(spark_master="local[2]", jvm_opts=None, driver_memory="3g")
-    assert "-Xms3g" in jvm_options(local, days=1).split()
-    assert "-Xms3g" in jvm_options(local, days=521, input_bytes=10**9).split()
-    assert jvm_options(local.replace(spark_master="spark://127.0.0.1:7077"), days=1) == ""
 
 
 @pytest.mark.parametrize(("command", "c1_only"), [("ingest", True), ("run", False)])

@@ -117,7 +117,6 @@ def jvm_options(
     pays for its compile time: ``input_bytes`` (the landing files of the run's dates,
     :func:`digestflow.landing.landing_bytes`) over :data:`C1_ONLY_MAX_BYTES`, or, when that is unknown,
     ``days`` over :data:`C1_ONLY_MAX_DAYS`. Cluster drivers keep the JVM defaults.
-    The initial heap is the heap limit (:func:`initial_heap`).
     ``DIGESTFLOW_JVM_OPTS`` replaces all this. ``auto_warm_up``: with no archive yet, have this JVM dump
     one at exit for the next session.
     """
@@ -125,7 +124,7 @@ def jvm_options(
         return settings.jvm_opts
     if not settings.spark_master.startswith("local"):
         return ""
-    opts = ["-XX:+UseSerialGC", *initial_heap(settings.driver_memory)]
+    opts = ["-XX:+UseSerialGC"]
     if input_bytes is not None:
         big = input_bytes > C1_ONLY_MAX_BYTES
     else:
@@ -140,21 +139,6 @@ def jvm_options(
         # exits, and the next session adopts the dump (adopt_dumped_archive): the warm-up happens by itself.
         opts.append(f"-XX:ArchiveClassesAtExit={archive.with_name(f'{archive.name}.{os.getpid()}.tmp')}")
     return " ".join(opts)
-
-
-def initial_heap(memory: str) -> list[str]:
-    """``-Xms`` equal to the driver's heap limit (``spark.driver.memory``, e.g. "2g" or "1536m"), or nothing
-    when the size is not one the JVM's flag spells the same way.
-
-    Started at the JVM's default (1/64 of the host's memory), the serial collector's young generation
-    is a third of that and grows only as the heap does: a whole-history run paid ~115 young
-    collections, 2.6-3.2 s; starting at the limit, ~31, 1.6-1.8 s (four alternating pairs, BENCHMARKS.md
-    session 31). Pages are committed as the young generation first fills, not at start. A size with no
-    unit is MiB to Spark (and bytes to the JVM), so it gets an "m"."""
-    import re
-
-    match = re.fullmatch(r"\s*(\d+)\s*(?:([kmgt])b?)?\s*", memory, re.IGNORECASE)
-    return [f"-Xms{match[1]}{(match[2] or 'm').lower()}"] if match else []  # no unit: Spark reads MiB
 
 
 #: A dump younger than this may still be being written by its JVM.
