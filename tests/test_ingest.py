@@ -170,6 +170,16 @@ def test_files_are_grouped_by_date_and_by_size_and_packed_in_order(tmp_path) -> 
     assert pack([], 3) == [[]]
 
 
+def test_parse_tasks_follow_the_input_size() -> None:
+    from digestflow.ingest import TASK_BYTES, parse_tasks
+
+    assert parse_tasks(12_500_000, 521, 4) == 4  # the dev days: one task per core slot
+    assert parse_tasks(TASK_BYTES * 4, 521, 4) == 4
+    assert parse_tasks(TASK_BYTES * 4 + 1, 521, 4) == 8  # 100x-sized input: twice that, for balance
+    assert parse_tasks(10**12, 3, 4) == 3  # never more than the groups
+    assert parse_tasks(0, 0, 4) == 1
+
+
 def test_an_undated_copy_is_kept_once_and_every_date_is_one_file(spark, tmp_path) -> None:
     """An undated copy of a dated digest parses to the same date: its papers are quarantined as
     ``duplicate_file``, the dated name's kept (the first name). An undated digest of another day adds

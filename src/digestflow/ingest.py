@@ -169,6 +169,22 @@ def plan_groups(files: list[LandingFile]) -> tuple[list[list[LandingFile]], list
     return [[files[i] for i in idx] for idx in grouped], [sum(sizes[i] for i in idx) for idx in grouped]
 
 
+#: Landing bytes per parse task above which ingest splits into more tasks than the default parallelism.
+TASK_BYTES = 64 * 2**20
+
+
+def parse_tasks(total_bytes: int, groups: int, parallelism: int) -> int:
+    """How many parse tasks: the default parallelism, up to twice that for inputs of more than
+    :data:`TASK_BYTES` per task, never more than there are groups.
+
+    The tasks' partitions are also the partitions of the papers a run hands to the next stages, and every
+    query over them pays a fixed cost per task: the 521 dev days (12.5 MB) in 8 tasks made trends and
+    erank ~1-1.5 s slower each than in 4 (alternating pairs against the previous code, BENCHMARKS.md
+    session 31). At 100x (988 MB) 8 tasks balance the parse better: 28.0-28.3 s against 31.6 s in 4."""
+    wanted = parallelism if total_bytes <= TASK_BYTES * parallelism else 2 * parallelism
+    return max(1, min(groups, wanted))
+
+
 def pack(sizes: list[int], n_tasks: int) -> list[list[int]]:
     """Consecutive runs of ``sizes``' indices in up to ``n_tasks`` tasks of similar total size."""
     share = max(1, sum(sizes)) / max(1, n_tasks)
@@ -257,8 +273,7 @@ def parse_landing(
 
     groups, sizes = plan_groups(files)
     listed = [[(f.source_file, f.path, f.file_date, f.refused) for f in g] for g in groups]
-    n_tasks = max(1, min(len(groups), spark.sparkContext.defaultParallelism * 2))
-    tasks = pack(sizes, n_tasks)
+    tasks = pack(sizes, parse_tasks(sum(sizes), len(groups), spark.sparkContext.defaultParallelism))
     ddl = _spark_ddl(parsed_schema())
     folder = str(side)
 
