@@ -180,7 +180,8 @@ def parse_tasks(total_bytes: int, groups: int, parallelism: int) -> int:
     The tasks' partitions are also the partitions of the papers a run hands to the next stages, and every
     query over them pays a fixed cost per task: the 521 dev days (12.5 MB) in 8 tasks made trends and
     erank ~1-1.5 s slower each than in 4 (alternating pairs against the previous code, BENCHMARKS.md
-    session 31). At 100x (988 MB) 8 tasks balance the parse better: 28.0-28.3 s against 31.6 s in 4."""
+    session 31). At 100x (988 MB) 8 tasks balance the parse better: 29.8 s against 31.6 s in 4 (one run
+    each, beside the one-process peer's 33.7 and 33.9 s)."""
     wanted = parallelism if total_bytes <= TASK_BYTES * parallelism else 2 * parallelism
     return max(1, min(groups, wanted))
 
