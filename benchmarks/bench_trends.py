@@ -15,18 +15,12 @@ Cases (each after one warm-up action, Spark start-up excluded):
 Each daily case runs twice; the faster run is printed.
 
     .venv/bin/python benchmarks/bench_trends.py --warehouse /tmp/wh [--landing ../shared/data/hf-daily]
-    .venv/bin/python benchmarks/bench_trends.py --warehouse /tmp/wh --series [--as-of 2026-05-29] [--repeat 3]
-
     .venv/bin/python benchmarks/bench_trends.py --warehouse /tmp/wh --steps [--as-of 2026-05-29] [--repeat 4]
 
 ``--steps`` runs the trends stage ``--repeat`` times in one session (C1 JIT, as a daily run or the stage
 server) and prints where each run's seconds go: the stage's calls into ``digestflow.trends`` and
 ``digestflow.evidence``, each Spark action (``toPandas``/``collect``, named by the function and line
 that called it) and each publish (stage, gate, publish). The first run pays the cold code.
-
-``--series`` times only ``term_series`` over the lookback of ``--as-of`` (default: the last date with
-paper_terms), with and without the support filter (``supported_terms``), alternating in one session,
-and checks that both give the same rows.
 
 With --landing, papers are ingested first (``--no-validate``) when the warehouse has none.
 """
@@ -52,16 +46,12 @@ def main() -> None:
     )
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--skip-full", action="store_true", help="Skip the all-days terms and trends runs.")
-    parser.add_argument("--series", action="store_true", help="Only term_series with and without the support filter.")
-    parser.add_argument("--as-of", type=dt.date.fromisoformat, help="--series, --steps: as_of (default: last paper_terms date)")
-    parser.add_argument("--repeat", type=int, default=3, help="--series: rounds (each round runs both); --steps: runs")
+    parser.add_argument("--as-of", type=dt.date.fromisoformat, help="--steps: as_of (default: last paper_terms date)")
+    parser.add_argument("--repeat", type=int, default=3, help="--steps: runs")
     parser.add_argument("--steps", action="store_true", help="Only the trends stage, timed step by step.")
     args = parser.parse_args()
     if args.steps:
         steps_case(args)
-        return
-    if args.series:
-        series_case(args)
         return
 
     from digestflow.runner import make_context
@@ -178,10 +168,12 @@ def steps_case(args: argparse.Namespace) -> None:
             return f"{action} in {frame.f_code.co_name}:{frame.f_lineno}"
         return label
 
-    # The stage imports these names when it runs, so the module attributes are what it calls.
-    for module, name in ((trends, "term_forms"), (trends, "plural_folds"), (trends, "supported_terms"),
-                         (trends, "score_trends"), (evidence, "select_evidence")):
-        setattr(module, name, timed(lambda *a, _n=name, **k: _n, getattr(module, name)))
+    # The stage imports these names when it runs, so the module attributes are what it calls (the names
+    # of earlier versions too, so that one checkout's benchmark times another's code on PYTHONPATH).
+    for module, name in ((trends, "lookback_forms"), (trends, "term_forms"), (trends, "plural_folds"),
+                         (trends, "supported_terms"), (trends, "score_trends"), (evidence, "select_evidence")):
+        if hasattr(module, name):
+            setattr(module, name, timed(lambda *a, _n=name, **k: _n, getattr(module, name)))
     DataFrame.toPandas = timed(caller("toPandas"), DataFrame.toPandas)
     DataFrame.collect = timed(caller("collect"), DataFrame.collect)
     RunContext.publish = timed(lambda _ctx, table, *a, **k: f"publish {table}", RunContext.publish)
@@ -204,50 +196,6 @@ def steps_case(args: argparse.Namespace) -> None:
     print("| **whole stage** | " + " | ".join(f"**{total:.2f}**" for total, _ in runs) + " |")
     for key in runs[-1][1]:
         print(f"| {key} | " + " | ".join(f"{steps.get(key, 0.0):.2f}" for _, steps in runs) + " |")
-    spark.stop()
-
-
-def series_case(args: argparse.Namespace) -> None:
-    """term_series over one lookback, all rows vs the supported terms' rows only (same session, alternating)."""
-    import statistics
-
-    from digestflow import storage
-    from digestflow.settings import Settings
-    from digestflow.spark import build_session
-    from digestflow.trends import TrendParams, supported_terms, term_forms, term_series, term_vocabulary
-
-    settings = Settings.from_env().replace(warehouse=args.warehouse, spark_master=args.master)
-    spark = build_session(settings, app_name="bench-trends-series", days=1)
-    parts = sorted((Path(args.warehouse) / "paper_terms").glob("digest_date=*"))
-    as_of = args.as_of or dt.date.fromisoformat(parts[-1].name.split("=")[1])
-    params = TrendParams()
-    wanted = storage.date_partitions(params.lookback_days(as_of))
-    paper_terms = storage.read_table(spark, args.warehouse, "paper_terms", wanted)
-    papers = storage.read_table(spark, args.warehouse, "papers", wanted)
-    vocabulary = term_vocabulary(paper_terms).persist()
-    forms = term_forms(paper_terms, papers, vocabulary=vocabulary)
-    t = time.perf_counter()
-    supported = supported_terms(vocabulary, forms, params.min_df).terms
-    support_s = time.perf_counter() - t
-    rows, times = paper_terms.count(), {"all rows": [], "supported terms only": []}
-    results = {}
-    for _ in range(args.repeat):
-        for name, kept in (("all rows", None), ("supported terms only", supported)):
-            t = time.perf_counter()
-            got = term_series(paper_terms, params.min_df, forms, kept).toPandas()
-            times[name].append(time.perf_counter() - t)
-            results[name] = got.assign(days=got["days"].map(list), dfs=got["dfs"].map(list)).sort_values("term")
-    a, b = (results[k].reset_index(drop=True).astype(str) for k in times)
-    if not a.equals(b):
-        raise SystemExit("term_series differs with the support filter")
-    load = os.getloadavg()
-    print(f"as_of {as_of}: {rows:,} paper_terms rows in the lookback, {len(supported):,} supported terms "
-          f"(collected in {support_s:.2f} s), {len(a):,} series rows, equal both ways; load {load[0]:.1f}")
-    print("| term_series | median s | runs |")
-    print("|---|---|---|")
-    for name, secs in times.items():
-        print(f"| {name} | {statistics.median(secs):.2f} | {', '.join(f'{x:.2f}' for x in secs)} |")
-    vocabulary.unpersist()
     spark.stop()
 
 

@@ -191,7 +191,7 @@ def test_riser_evidence_carries_the_phrase_inside_the_target_window(evidence_run
 def test_all_matching_papers_are_found_variants_included_word_decoys_excluded(evidence_run):
     """With no cap per term, the evidence of the riser is exactly the generator's riser papers of the week."""
     from digestflow.evidence import select_evidence
-    from digestflow.trends import TrendParams, term_forms
+    from digestflow.trends import TrendParams, lookback_forms
 
     ctx = evidence_run["ctx"]
     days = TrendParams().lookback_days(AS_OF)
@@ -199,8 +199,8 @@ def test_all_matching_papers_are_found_variants_included_word_decoys_excluded(ev
 
     paper_terms = ctx.read("paper_terms", storage.date_partitions(days))
     papers = ctx.read("papers", storage.date_partitions(days))
-    forms = term_forms(paper_terms, papers)
-    rows = select_evidence(paper_terms, papers, forms, evidence_run["trends"], AS_OF, per_term=10_000).toPandas()
+    aliases = lookback_forms(paper_terms, papers).aliases
+    rows = select_evidence(paper_terms, papers, aliases, evidence_run["trends"], AS_OF, per_term=10_000).toPandas()
     riser = rows[(rows["window"] == "7d") & (rows["list"] == "rising") & (rows["term"] == RISER)]
     got = {(r.digest_date, r.title) for r in riser.itertuples()}
     expected = {(d, t) for d, t in evidence_run["truth"]["riser"] if d >= TARGET_START}
@@ -242,7 +242,7 @@ def test_cut_fragment_takes_no_place(evidence_run):
     import dataclasses
 
     from digestflow import storage
-    from digestflow.trends import TrendParams, daily_volume, score_trends, term_forms, term_series
+    from digestflow.trends import TrendParams, daily_volume, lookback_forms, score_trends, term_series
 
     week = _week(evidence_run)
     assert FRAGMENT not in week.index, week.loc[FRAGMENT].to_dict()
@@ -252,7 +252,7 @@ def test_cut_fragment_takes_no_place(evidence_run):
     days = params.lookback_days(AS_OF)
     paper_terms = ctx.read("paper_terms", storage.date_partitions(days))
     papers = ctx.read("papers", storage.date_partitions(days))
-    series = term_series(paper_terms, params.min_df, term_forms(paper_terms, papers)).toPandas()
+    series = term_series(paper_terms, params.min_df, lookback_forms(paper_terms, papers).aliases).toPandas()
     counts = TermCounts.from_frames(series, daily_volume(papers).toPandas(), days)
     off = score_trends(counts, AS_OF, dataclasses.replace(params, fragment_min_share=2.0)).trends
     off = off[off["window"] == "7d"].set_index("term")

@@ -168,10 +168,10 @@ def test_term_shape_by_word_classes(term, is_term):
     assert has_term_shape(term.split(), word_classes()) is is_term
 
 
-def test_plural_folds_by_hand(spark):
+def test_plural_folds_by_hand():
     """Only the last word folds, only into a singular that is in the vocabulary, the most specific rule
     first; exceptions, short words and non-plurals stay (expected folds written by hand)."""
-    from digestflow.trends import fold_plurals, plural_folds
+    from digestflow.trends import plural_folds
 
     vocabulary = [
         "model", "models", "large language model", "large language models",  # head noun of a phrase
@@ -187,10 +187,7 @@ def test_plural_folds_by_hand(spark):
         "robots",  # its singular is not in the vocabulary
         "llm agents", "agent",  # the singular must be the whole phrase, not the last word alone
     ]
-    frame = spark.createDataFrame([(t,) for t in vocabulary], "term string")
-    got = dict(fold_plurals(frame).toPandas().itertuples(index=False))
-    assert dict(plural_folds(frame).itertuples(index=False)) == got  # the stage's driver-side pick
-    assert got == {
+    assert plural_folds(vocabulary) == {
         "models": "model",
         "large language models": "large language model",
         "studies": "study",
@@ -204,9 +201,9 @@ def test_plural_folds_by_hand(spark):
     }
 
 
-def _singulars_by_regex(term: str) -> list[str | None]:
-    """The plural rules of docs/trends.md as regular expressions (Python's ``re``): an oracle written
-    apart from the Spark column expression it checks."""
+def _singulars_by_regex(term: str) -> list[str]:
+    """The plural rules of docs/trends.md as regular expressions (Python's ``re``), most specific first:
+    an oracle written apart from the suffix and character tests it checks."""
     import re
 
     from digestflow.trends import PLURAL_EXCEPTIONS
@@ -215,38 +212,76 @@ def _singulars_by_regex(term: str) -> list[str | None]:
     head = head + " " if head else ""
     plural = last not in PLURAL_EXCEPTIONS and len(last) > 3
     rules = [(r"[^aeiou]ies$", "ies$", "y"), (r"(ch|sh|x|ss|z)es$", "es$", ""), (r"[^siu'0-9]s$", "s$", "")]
-    return [head + re.sub(cut, new, last) if plural and re.search(rule, last) else None for rule, cut, new in rules]
+    return [head + re.sub(cut, new, last) for rule, cut, new in rules if plural and re.search(rule, last)]
 
 
-def test_singular_candidates_follow_the_plural_rules(spark, pipeline_run):
-    """The Spark expression (suffix and character tests) gives, rule by rule, what the rules written as
-    regular expressions give: over made-up words at every rule's edges and every term of the synthetic run."""
+@pytest.fixture(scope="module")
+def rule_terms(spark, pipeline_run):
+    """Made-up words at every plural rule's edges and every term of the synthetic run."""
     import itertools
-
-    from pyspark.sql import functions as F
-
-    from digestflow.trends import _singular_candidates
 
     stems = ["a", "ab", "abc", "wo", "pla", "xyz", "é", "日本", "9a", "ba'", "gp", "class", "sta", "new lo"]
     ends = ["ies", "aies", "eies", "oies", "ches", "shes", "xes", "sses", "zes", "es", "s", "ss", "is", "us",
-            "'s", "1s", "ys", "y", "", "ís", "ées"]
+            "'s", "1s", "ys", "y", "", "ís", "ées", "i", "yi", "se", "es s"]
     made_up = {stem + end for stem, end in itertools.product(stems, ends)}
-    made_up |= {"news", "lens", "series", "corpus", "models", "large language models", "llm agents", "boxes"}
+    made_up |= {"news", "lens", "series", "corpus", "models", "large language models", "llm agents", "boxes", "",
+                "s", "sees", "ies"}
     real = {r["term"] for r in spark.read.parquet(str(pipeline_run.warehouse / "paper_terms")).select("term")
             .distinct().collect()}
-    terms = sorted(made_up | real)
-    frame = spark.createDataFrame([(t,) for t in terms], "term string")
-    got = {r["term"]: list(r["c"]) for r in frame.select("term", _singular_candidates(F.col("term")).alias("c")).collect()}
     assert len(real) > 1000
-    wrong = {t: (got[t], _singulars_by_regex(t)) for t in terms if got[t] != _singulars_by_regex(t)}
+    return sorted(made_up | real)
+
+
+def test_singular_candidates_follow_the_plural_rules(rule_terms):
+    """The suffix and character tests give, rule by rule, what the rules written as regular expressions
+    give, over made-up words at every rule's edges and every term of the synthetic run."""
+    from digestflow.trends import singular_candidates
+
+    wrong = {t: (singular_candidates(t), _singulars_by_regex(t)) for t in rule_terms
+             if singular_candidates(t) != _singulars_by_regex(t)}
     assert not wrong, list(wrong.items())[:10]
-    assert sum(1 for t in terms if any(got[t])) > 100  # the rules fire, not only stay off
+    assert sum(1 for t in rule_terms if singular_candidates(t)) > 100  # the rules fire, not only stay off
 
 
-def test_supported_terms_by_hand(spark):
-    """The support filter keeps every term that can reach min_df (by itself or through a fold or an
-    acronym merge) and drops the rest; term_series gives the same rows with and without it."""
-    from digestflow.trends import supported_terms, term_series, term_vocabulary
+def test_a_term_and_its_singulars_share_a_family_in_python_and_in_spark(spark, rule_terms):
+    """The shuffle key: every singular candidate has its plural's family (so a fold never crosses
+    partitions), and Spark's column computes what the workers' Python computes, term by term."""
+    from pyspark.sql import functions as F
+
+    from digestflow.trends import family_key, family_of, singular_candidates
+
+    crossing = [(t, c) for t in rule_terms for c in singular_candidates(t) if family_of(c) != family_of(t)]
+    assert not crossing, crossing[:10]
+    frame = spark.createDataFrame([(t,) for t in rule_terms], "term string")
+    got = {r["term"]: r["family"] for r in frame.select("term", family_key(F.col("term")).alias("family")).collect()}
+    assert got == {t: family_of(t) for t in rule_terms}
+    # By hand: the rules' three suffixes, and an unrelated word that happens to share a family.
+    assert {family_of(t) for t in ["study", "studies"]} == {"stud"}
+    assert {family_of(t) for t in ["patch", "patches", "patche"]} == {"patch"}
+    assert family_of("models") == family_of("model") == family_of("modele") == "model"
+
+
+def test_merged_families_share_a_root_transitively():
+    """An acronym merge joins the acronym's family to its expansion's, chains included, each group under
+    its smallest key (by hand)."""
+    from digestflow.trends import families_of, family_roots
+
+    aliases = {"llm": "large language model", "llms agent": "llm agent", "vlm": "vision language model"}
+    assert family_roots(aliases) == {
+        "llm": "large language model",
+        "llms agent": "llm agent",
+        "vlm": "vision language model",
+    }
+    chained = {"abc": "xyz", "xyzs": "qrs"}  # "xyzs" is in the family of "xyz": abc, xyz and qr join
+    assert family_roots(chained) == {"xyz": "abc", "qr": "abc"}
+    assert families_of(["xyz"], chained) == {"abc", "xyz", "qr"}
+    assert families_of(["unrelated"], chained) == {"unrelated"}
+
+
+def test_term_series_counts_a_term_with_its_plural_and_its_merged_acronym(spark):
+    """A term below min_df by itself reaches it with its plural's papers and its merged acronym's; the
+    others stay below (expected values by hand); the same with one partition or seven."""
+    from digestflow.trends import term_series
 
     d1, d2 = dt.date(2026, 5, 1), dt.date(2026, 5, 2)
     # (date, paper, term, surface): "agent" has 2 papers but its plural brings a third; "llm" merges into
@@ -263,26 +298,17 @@ def test_supported_terms_by_hand(spark):
         [(p, t, len(t.split()), 1, False, s, d) for d, p, t, s in rows],
         "paper_id string, term string, n_tokens int, tf int, in_title boolean, surface string, digest_date date",
     )
-    forms = pd.DataFrame({"term": ["agents", "llm"], "canon": ["agent", "large language model"],
-                          "is_alias": [False, True]})
-    vocabulary = term_vocabulary(paper_terms)
-    assert dict(vocabulary.toPandas().itertuples(index=False)) == {
-        "agent": 2, "agents": 1, "graph": 3, "llm": 1, "large language model": 2, "rare phrase": 2, "one-off": 1,
-    }
-    support = supported_terms(vocabulary, forms, min_df=3)
-    assert support.terms == ["agent", "agents", "graph", "large language model", "llm"]
-    assert support.rows == 3  # only "graph" has 3 rows by itself
-    supported = support.terms
 
-    def series(kept):
-        got = term_series(paper_terms, 3, forms, kept).toPandas()
+    def series(partitions):
+        got = term_series(paper_terms, 3, {"llm": "large language model"}, partitions).toPandas()
         return got.assign(days=got["days"].map(list), dfs=got["dfs"].map(list)).sort_values("term").reset_index(drop=True)
 
-    filtered = series(supported)
-    assert filtered["term"].tolist() == ["agent", "graph", "large language model"]
-    assert filtered["df_all"].tolist() == [3, 3, 3]
-    assert filtered["display_form"].tolist() == ["agent", "graph", "large language model (LLM)"]
-    pd.testing.assert_frame_equal(filtered, series(None))
+    one = series(1)
+    assert one["term"].tolist() == ["agent", "graph", "large language model"]
+    assert one["df_all"].tolist() == [3, 3, 3]
+    assert one["df_own_all"].tolist() == [3, 3, 2]
+    assert one["display_form"].tolist() == ["agent", "graph", "large language model (LLM)"]
+    pd.testing.assert_frame_equal(one, series(7))
 
 
 @pytest.mark.parametrize("partitions", [None, 1, 5])
@@ -309,10 +335,8 @@ def test_term_series_by_hand(spark, partitions):
         [(p, t, len(t.split()), tf, False, s, d) for d, p, t, s, tf in rows],
         "paper_id string, term string, n_tokens int, tf int, in_title boolean, surface string, digest_date date",
     )
-    forms = pd.DataFrame({"term": ["agents", "llm", "vlm"],
-                          "canon": ["agent", "large language model", "vision language model"],
-                          "is_alias": [False, True, True]})
-    got = term_series(paper_terms, 3, forms, partitions=partitions).toPandas()
+    aliases = {"llm": "large language model", "vlm": "vision language model"}  # "agents" folds by itself
+    got = term_series(paper_terms, 3, aliases, partitions=partitions).toPandas()
     got = got.assign(days=got["days"].map(list), dfs=got["dfs"].map(list)).sort_values("term").reset_index(drop=True)
     expected = pd.DataFrame({
         "term": ["agent", "benchmark", "large language model"],

@@ -8,8 +8,8 @@ carry the term:
 - falling terms: the most recent papers of the baseline (baseline_start .. the day before target_start)
   that carried it.
 
-A paper carries a term when one of its ``paper_terms`` forms maps to the term through the same table
-the trends stage counted with (:func:`digestflow.trends.term_forms`: plural folds and merged acronyms),
+A paper carries a term when one of its ``paper_terms`` forms maps to the term by the same rules the
+trends stage counted with (plural folds and merged acronyms, :func:`digestflow.metrics.termseries.canonical_forms`),
 so a paper listed really contains the term in one of its surface forms, and a paper that contains only
 one word of a phrase is never listed. Order within a term (``evidence_rank``): rising/new put the papers
 that have the term in the title first, then by occurrences, then the latest; falling puts the latest first
@@ -20,6 +20,7 @@ once, at its latest date there.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -72,7 +73,7 @@ def listed_terms(trends: pd.DataFrame, top_n: int = TOP_N) -> pd.DataFrame:
 def select_evidence(
     paper_terms: DataFrame,
     papers: DataFrame,
-    forms: pd.DataFrame | None,
+    aliases: Mapping[str, str] | None,
     trends: pd.DataFrame,
     as_of: dt.date,
     top_n: int = TOP_N,
@@ -80,36 +81,36 @@ def select_evidence(
 ) -> DataFrame:
     """``trend_papers`` rows (a Spark DataFrame with the schema's columns) for one trends run.
 
-    ``paper_terms`` and ``papers`` are the lookback the stage scored, ``forms`` the
-    :func:`~digestflow.trends.term_forms` table it counted with, ``trends`` the keyword_trends rows.
+    ``paper_terms`` and ``papers`` are the lookback the stage scored, ``aliases`` the acronym merges it
+    counted with (:func:`~digestflow.trends.lookback_forms`), ``trends`` the keyword_trends rows.
     """
     from pyspark.sql import functions as F
 
+    from digestflow.metrics.termseries import canonical_forms
     from digestflow.pipeline import in_list
-    from digestflow.trends import canonical_terms, term_frame
+    from digestflow.trends import families_of, family_key
 
     spark = paper_terms.sparkSession
     schema = schemas.load("trend_papers")
     listed = listed_terms(trends, top_n)
     if listed.empty:
         return spark.createDataFrame([], schema.spark())
+    aliases = dict(aliases or {})
     wanted_terms = set(listed["term"])
-    terms = term_frame(spark, wanted_terms)
-    # Only the listed terms' own forms are read: a filter the Parquet scan applies, not a join of the lookback.
-    raw = set(wanted_terms)
-    if forms is not None and len(forms):
-        raw |= set(forms.loc[forms["canon"].isin(wanted_terms), "term"])
-        raw -= set(forms.loc[~forms["canon"].isin(wanted_terms), "term"])  # a listed word that folds elsewhere
-    # Spark reads the hits: the listed terms' rows of the lookback, a few papers per listed term, so
-    # they are merged per (term, date, paper) and ranked on the driver (pandas), as the scoring does; as
-    # Spark windows it was shuffles of ~10⁴ rows (BENCHMARKS.md, session 18), and as a Spark group-by
-    # a shuffle and a sort (``max_by`` on strings) for rows that merging barely reduces.
+    # Only the listed terms' families are read (every form that can fold or merge into them, and nothing
+    # else), then mapped to canonical terms on the driver exactly as term_series does in its workers.
+    # Spark reads the hits: a few papers per listed term, so they are merged per (term, date, paper) and
+    # ranked on the driver (pandas), as the scoring does; as Spark windows it was shuffles of ~10⁴ rows
+    # (BENCHMARKS.md, session 18), and as a Spark group-by a shuffle and a sort (``max_by`` on strings)
+    # for rows that merging barely reduces.
     rows = (
-        canonical_terms(paper_terms.where(in_list("term", sorted(raw))), forms)
-        .join(F.broadcast(terms), "term")
+        paper_terms.where(family_key(F.col("term")).isin(*sorted(families_of(wanted_terms, aliases))))
         .select("term", "digest_date", "paper_id", "tf", "in_title", "surface")
         .toPandas()
     )
+    changed = canonical_forms(set(rows["term"]), aliases)
+    rows = rows.assign(term=[changed.get(t, (t, False))[0] for t in rows["term"]])
+    rows = rows[rows["term"].isin(wanted_terms)].reset_index(drop=True)
     picked = rank_evidence(merge_hits(rows), listed, per_term)
     if picked.empty:
         return spark.createDataFrame([], schema.spark())

@@ -2,10 +2,11 @@
 
 The split follows the data size (docs/trends.md):
 
-- **Spark** (:func:`fold_plurals`, :func:`term_series`, :func:`daily_volume`) reads the lookback's
-  ``paper_terms`` rows (hundreds of thousands), folds plural head nouns, deduplicates per paper and
-  reduces them to one row per term with its daily document frequencies, keeping only terms above a
-  support floor. That is a few thousand rows: small enough for the driver.
+- **Spark** (:func:`lookback_forms`, :func:`term_series`, :func:`daily_volume`) reads the lookback's
+  ``paper_terms`` rows (hundreds of thousands) once, in partitions of whole term families: each Python
+  worker folds plural head nouns and merged acronyms, deduplicates per paper and reduces its rows to
+  one row per term with its daily document frequencies, keeping only terms above a support floor.
+  That is a few thousand rows: small enough for the driver.
 - **numpy** (:func:`score_trends`) turns that terms × days matrix into statistics with
   :mod:`digestflow.metrics.trendstats`: termhood filter, Monroe et al. log-odds z per window, Kleinberg
   bursts, Mann–Kendall/Sen, first-seen/new, nested-phrase suppression, ranks, weekly sparkline stats.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -29,7 +30,14 @@ import pandas as pd
 from scipy.stats import norm
 
 from digestflow.metrics import trendstats as ts
-from digestflow.metrics.termseries import SERIES_SCHEMA, series_batches
+from digestflow.metrics.termseries import (
+    PLURAL_EXCEPTIONS,
+    SERIES_SCHEMA,
+    family_of,
+    plural_folds,
+    series_batches,
+    singular_candidates,
+)
 from digestflow.params import parse_days
 from digestflow.stages.trends import TrendParams
 
@@ -37,26 +45,30 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = [
-    "Support",
+    "PLURAL_EXCEPTIONS",
+    "Forms",
     "TermCounts",
     "TrendParams",
-    "canonical_terms",
+    "acronym_aliases",
     "cut_fragments",
     "daily_volume",
-    "fold_plurals",
+    "families_of",
+    "family_key",
+    "family_roots",
     "general_frequency",
     "has_term_shape",
+    "lookback_forms",
     "mann_kendall_rows",
     "parse_days",
+    "plural_folds",
     "score_trends",
     "sen_slope_rows",
     "series_partitions",
-    "supported_terms",
-    "term_forms",
+    "singular_candidates",
     "term_frame",
     "term_series",
-    "term_vocabulary",
     "termhood",
+    "with_family",
     "word_classes",
 ]
 
@@ -109,197 +121,78 @@ STYLE_PHRASES: frozenset[str] = frozenset(
     }
 )
 
-# Plural-looking words that are not plurals of a word that also occurs (docs/findings.md: lemmatisers turn
-# "whereas" into "wherea"; the corpus check catches most, these are the ones whose "singular" is itself
-# a common word with another meaning).
-PLURAL_EXCEPTIONS: frozenset[str] = frozenset(
-    _words(
-        """
-    news dynamics physics mathematics statistics robotics graphics economics analytics semantics
-    linguistics kinematics ethics series species means thanks lens bias gas alias atlas canvas corpus
-    """
-    )
-)
-
-
 # ------------------------------------------------------------------------------------- Spark side
 
 
-def _singular_candidates(term: Column) -> Column:
-    """Singulars to try for the term's last word, most specific first (NULL where the rule is off):
-
-    1. consonant + "ies" → "y" ("studies" → "study");
-    2. "ches", "shes", "xes", "sses", "zes" → without "es" ("patches" → "patch");
-    3. "s" after anything but s, i, u, an apostrophe or a digit → without "s" ("models" → "model");
-
-    each only for a last word longer than three characters and not in :data:`PLURAL_EXCEPTIONS`.
-
-    A term is words joined by one space (schemas/paper_terms.json), so its last word is what follows
-    the last space and its head everything before, that space included. String functions, not
-    ``regexp_extract(term, "(\\S+)$")``: Java tries that pattern at every start position, and over the
-    711,135 distinct terms of the 521 dev days the fold took 17.8 s instead of 5.2 s (BENCHMARKS.md,
-    session 18). The rules are suffix and character tests for the same reason (``rlike`` runs Java's
-    regex engine on every term; session 30).
-    """
+def family_key(term: Column) -> Column:
+    """:func:`~digestflow.metrics.termseries.family_of` as a Spark column: the term without its trailing
+    "s"/"e" characters, then without its trailing "i"/"y" characters (``rtrim`` with a set of characters).
+    A term and its singular candidates share it, so a shuffle by it puts them in one partition."""
     from pyspark.sql import functions as F
 
-    last = F.substring_index(term, " ", -1)
-    size = F.length(last)
-    head = F.left(term, F.length(term) - size)
-    plural = ~last.isin(*sorted(PLURAL_EXCEPTIONS)) & (size > 3)
-    before_ies, before_s = F.substring(last, -4, 1), F.substring(last, -2, 1)  # one character each
-    ies = plural & last.endswith("ies") & ~before_ies.isin(*"aeiou")
-    es = plural & (last.endswith("ches") | last.endswith("shes") | last.endswith("xes") | last.endswith("sses")
-                   | last.endswith("zes"))
-    s = plural & last.endswith("s") & ~before_s.isin("s", "i", "u", "'") & ~before_s.between("0", "9")
-    return F.array(
-        F.when(ies, F.concat(head, F.left(last, size - 3), F.lit("y"))),
-        F.when(es, F.concat(head, F.left(last, size - 2))),
-        F.when(s, F.concat(head, F.left(last, size - 1))),
-    )
+    return F.rtrim(F.rtrim(term, F.lit("se")), F.lit("iy"))
 
 
-def fold_plurals(vocabulary: DataFrame) -> DataFrame:
-    """``(term, canon)`` for each term whose last word is a plural of a word that occurs in ``vocabulary``.
+class Forms(NamedTuple):
+    """What the trends stage decides over a lookback before counting (:func:`lookback_forms`)."""
 
-    Only the head (last) word folds, and only into a singular that is itself a term of the same
-    lookback ("models" → "model" if "model" occurs; "whereas" never becomes "wherea"). ``vocabulary``
-    has one column ``term``.
-    """
-    from pyspark.sql import functions as F
-
-    return fold_candidates(vocabulary).groupBy("term").agg(F.min_by("canon", "priority").alias("canon"))
+    aliases: dict[str, str]  # folded acronym → folded expansion (acronym merges)
+    rows: int  # paper_terms rows of the lookback (they size the shuffle, :func:`series_partitions`)
 
 
-def fold_candidates(vocabulary: DataFrame) -> DataFrame:
-    """``(term, priority, canon)``: every singular candidate of a term (:func:`_singular_candidates`,
-    0 = the most specific rule) that occurs in ``vocabulary``; :func:`fold_plurals` keeps each term's
-    lowest priority."""
-    from pyspark.sql import functions as F
-
-    candidates = vocabulary.select(
-        "term", F.posexplode(_singular_candidates(F.col("term"))).alias("priority", "canon")
-    ).where(F.col("canon").isNotNull())
-    known = vocabulary.select(F.col("term").alias("canon"))
-    return candidates.join(known, "canon", "inner").select("term", "priority", "canon")
-
-
-def plural_folds(vocabulary: DataFrame) -> pd.DataFrame:
-    """:func:`fold_plurals` collected (``term, canon``, pandas): the candidates that occur are few (~10⁴
-    at 1×), so the lowest priority per term is picked on the driver instead of by a shuffle and a sort
-    (``min_by`` on strings is a sort aggregate in Spark)."""
-    rows = fold_candidates(vocabulary).toPandas()
-    best = rows.sort_values(["term", "priority"], kind="stable").drop_duplicates("term", keep="first")
-    return best[["term", "canon"]].reset_index(drop=True)
-
-
-def term_forms(
+def lookback_forms(
     paper_terms: DataFrame,
     papers: DataFrame | None = None,
     min_definitions: int = 2,
     min_definition_share: float = 2 / 3,
-    vocabulary: DataFrame | None = None,
-) -> pd.DataFrame:
-    """Every paper_terms form that is not its own term: ``(term, canon, is_alias)``, small (pandas).
+) -> Forms:
+    """The lookback's acronym merges and its row count, in two small Spark jobs.
 
-    Two rules, both over the lookback's vocabulary only (so a date's result depends on the lookback it
-    reads, never on all history):
-
-    - plural folds (:func:`fold_plurals`): "large language models" → "large language model";
-    - acronym merges, when ``papers`` is given: an acronym defined in the lookback's papers ("Large
-      Language Models (LLMs)", :mod:`digestflow.acronyms`) becomes the same term as its expansion, when
-      at least ``min_definitions`` papers define it so and that expansion holds at least
-      ``min_definition_share`` of the acronym's definitions (an acronym with rival expansions, such
-      as "SAM", stays its own term). ``is_alias`` marks the acronym's rows: the merged term's display
-      form is "<expansion> (<acronym>)".
-
-    :func:`term_series` and :func:`digestflow.evidence.select_evidence` both apply this table, so
-    the papers listed as evidence are exactly the papers counted. ``vocabulary``: the lookback's
-    :func:`term_vocabulary`, when the caller already holds it (persisted); else computed here.
+    An acronym defined in the lookback's papers ("Large Language Models (LLMs)", :mod:`digestflow.acronyms`)
+    becomes the same term as its expansion when both occur in the lookback's paper_terms, at least
+    ``min_definitions`` papers define it so and that expansion holds at least ``min_definition_share``
+    of the acronym's definitions (an acronym with rival expansions, such as "SAM", stays its own term).
+    Acronym and expansion are compared after their plural folds ("LLMs" → "LLM"), decided over the
+    lookback's vocabulary: one aggregation over paper_terms counts its rows and collects which of the
+    definitions' forms and of their singular candidates occur. The plural folds of every other term are
+    decided inside :func:`term_series`, family by family, over the same vocabulary.
     """
-    own = vocabulary is None
-    if own:
-        vocabulary = term_vocabulary(paper_terms).persist()  # read twice below, then dropped
-    try:
-        return _term_forms(paper_terms, vocabulary.select("term"), papers, min_definitions, min_definition_share)
-    finally:
-        if own:
-            vocabulary.unpersist()
-
-
-def term_frame(spark: SparkSession, terms: Iterable[str]) -> DataFrame:
-    """A one-column (``term string``) DataFrame of ``terms``, through Arrow: the small side of the
-    broadcast joins that pick a set of terms out of the lookback."""
-    import pyarrow as pa
-
-    return spark.createDataFrame(pa.table({"term": pa.array(sorted(set(terms)), pa.string())}), "term string")
-
-
-def term_vocabulary(paper_terms: DataFrame) -> DataFrame:
-    """``(term, rows)``: every term of ``paper_terms`` and its rows, i.e. the (digest_date, paper_id) pairs
-    that mention it (the table's key is digest_date, paper_id, term). The trends stage persists it and
-    hands it to :func:`term_forms` (its vocabulary) and :func:`supported_terms` (its support)."""
-    from pyspark.sql import functions as F
-
-    return paper_terms.groupBy("term").agg(F.count(F.lit(1)).alias("rows"))
-
-
-class Support(NamedTuple):
-    """:func:`supported_terms`' answer: the terms that may reach ``min_df`` and the rows of the frequent ones."""
-
-    terms: list[str]
-    rows: int
-
-
-def supported_terms(vocabulary: DataFrame, forms: pd.DataFrame, min_df: int) -> Support:
-    """The raw terms whose rows can count towards a canonical term with ``min_df`` papers or more, and
-    the rows of the terms with ``min_df`` rows or more (one collect of the vocabulary's frequent terms).
-
-    ``terms`` is a superset, exact for :func:`term_series`: a term with ``min_df`` rows or more, or a term
-    on either side of a fold or merge (``forms``). Any other term is its own canonical term and nothing
-    folds into it, so its papers are its rows, fewer than ``min_df``: :func:`term_series` would drop it
-    anyway. Dropping such rows before the shuffle keeps the output the same and the shuffle ~half as big
-    (terms seen in one or two papers hold 43 % of the rows of the dev days' last 210-day lookback, 315,023
-    of 728,316, and 36 % over all 521 days: DuckDB over the published paper_terms, session 21).
-
-    ``rows`` is what enters :func:`term_series`' shuffle, give or take the few rarer forms of a fold (it
-    sizes that shuffle, :func:`series_partitions`).
-    """
-    from pyspark.sql import functions as F
-
-    frequent = vocabulary.where(F.col("rows") >= min_df).toPandas()
-    terms = sorted(set(frequent["term"]) | set(forms["term"]) | set(forms["canon"]))
-    return Support(terms, int(frequent["rows"].sum()))
-
-
-def _term_forms(
-    paper_terms: DataFrame,
-    vocabulary: DataFrame,
-    papers: DataFrame | None,
-    min_definitions: int,
-    min_definition_share: float,
-) -> pd.DataFrame:
     from pyspark.sql import functions as F
 
     from digestflow import acronyms
 
-    folds = plural_folds(vocabulary)
-    empty = pd.DataFrame({"term": pd.Series(dtype=str), "canon": pd.Series(dtype=str), "is_alias": pd.Series(dtype=bool)})
-    fold = dict(zip(folds["term"], folds["canon"], strict=True))
-    out = folds.assign(is_alias=False) if len(folds) else empty
-    if papers is None:
-        return out.sort_values("term").reset_index(drop=True)
-    rows = acronyms.definition_candidates(papers).collect()
-    pairs = acronyms.definitions((r["paper_id"], r["preceding"], r["short"]) for r in rows)
-    if pairs.empty:
-        return out.sort_values("term").reset_index(drop=True)
-    spark = paper_terms.sparkSession
-    forms = sorted(set(pairs["acronym"]) | set(pairs["expansion"]))
-    known = {
-        r["term"]
-        for r in vocabulary.join(F.broadcast(term_frame(spark, forms)), "term").collect()
-    }
+    pairs = pd.DataFrame(columns=["paper_id", "acronym", "expansion"])
+    if papers is not None:
+        rows = acronyms.definition_candidates(papers).collect()
+        pairs = acronyms.definitions((r["paper_id"], r["preceding"], r["short"]) for r in rows)
+    forms = set(pairs["acronym"]) | set(pairs["expansion"])
+    wanted = sorted(forms | {c for f in forms for c in singular_candidates(f)})
+    count = F.count(F.lit(1)).alias("rows")
+    if wanted:
+        # A broadcast join marks the wanted terms (an IN list of thousands of literals costs a py4j call each).
+        marks = term_frame(paper_terms.sparkSession, wanted).withColumn("_wanted", F.lit(True))
+        found = F.collect_set(F.when(F.col("_wanted"), F.col("term"))).alias("found")
+        row = paper_terms.select("term").join(F.broadcast(marks), "term", "left").agg(count, found).first()
+        known = set(row["found"])
+    else:
+        row, known = paper_terms.agg(count).first(), set()
+    aliases = acronym_aliases(pairs, known, min_definitions, min_definition_share)
+    return Forms(aliases, int(row["rows"]))
+
+
+def acronym_aliases(
+    pairs: pd.DataFrame, known: set[str], min_definitions: int, min_definition_share: float
+) -> dict[str, str]:
+    """``{acronym: expansion}`` from the definitions ``pairs`` (``paper_id, acronym, expansion``,
+    :func:`digestflow.acronyms.definitions`): both must be among ``known`` (the lookback's terms, at
+    least those of the pairs and their singular candidates), both are folded to their singulars within
+    ``known``, and an acronym merges into the expansion most papers give it when that is at least
+    ``min_definitions`` papers and ``min_definition_share`` of the papers defining it. No chains: an
+    expansion that is itself a merged acronym stays what it is."""
     pairs = pairs[pairs["acronym"].isin(known) & pairs["expansion"].isin(known)]
+    if pairs.empty:
+        return {}
+    fold = plural_folds(known)
     pairs = pairs.assign(
         acronym=[fold.get(a, a) for a in pairs["acronym"]], expansion=[fold.get(e, e) for e in pairs["expansion"]]
     )
@@ -310,48 +203,74 @@ def _term_forms(
         best = sorted(per.items(), key=lambda kv: (-kv[1], kv[0]))[0]
         if best[1] >= min_definitions and best[1] >= min_definition_share * group["paper_id"].nunique():
             aliases[str(acronym)] = str(best[0])
-    # No chains: an expansion that is itself an acronym of something else stays what it is.
-    aliases = {a: e for a, e in aliases.items() if e not in aliases}
-    if not aliases:
-        return out.sort_values("term").reset_index(drop=True)
-    merged = [(t, aliases.get(c, c), c in aliases) for t, c in fold.items()]
-    merged += [(a, e, True) for a, e in aliases.items() if a not in fold]
-    frame = pd.DataFrame(merged, columns=["term", "canon", "is_alias"])
-    return frame.sort_values("term").reset_index(drop=True)
+    return {a: e for a, e in aliases.items() if e not in aliases}
 
 
-def canonical_terms(paper_terms: DataFrame, forms: pd.DataFrame | None = None) -> DataFrame:
-    """paper_terms with ``term`` replaced by its canonical term (:func:`term_forms`), the original in
-    ``form`` and ``is_alias`` (the row's form is an acronym merged into its expansion)."""
+def family_roots(aliases: Mapping[str, str]) -> dict[str, str]:
+    """``{family: root}`` for the families an acronym merge joins (:func:`family_key` of an acronym and of
+    its expansion, joined transitively): every family maps to the smallest of its group, so all the rows
+    of a merged term land in one partition. Families no merge touches are their own root (absent)."""
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        while parent.get(key, key) != key:
+            key = parent[key]
+        return key
+
+    for acronym, expansion in aliases.items():
+        a, b = find(family_of(acronym)), find(family_of(expansion))
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    keys = set(parent) | set(parent.values())
+    return {key: find(key) for key in keys if find(key) != key}
+
+
+def with_family(paper_terms: DataFrame, aliases: Mapping[str, str]) -> DataFrame:
+    """paper_terms with a ``family`` column: :func:`family_key` of the term, joined families mapped to
+    their root (:func:`family_roots`, a broadcast of a few rows)."""
     from pyspark.sql import functions as F
 
-    if forms is None:
-        table = fold_plurals(paper_terms.select("term").distinct()).withColumn("is_alias", F.lit(False))
-    else:
-        import pyarrow as pa
+    key = family_key(F.col("term"))
+    roots = family_roots(aliases)
+    if not roots:
+        return paper_terms.withColumn("family", key)
+    import pyarrow as pa
 
-        arrow = pa.Table.from_pandas(
-            forms[["term", "canon", "is_alias"]].astype({"term": str, "canon": str, "is_alias": bool}),
-            schema=pa.schema([("term", pa.string()), ("canon", pa.string()), ("is_alias", pa.bool_())]),
-            preserve_index=False,
-        )
-        table = paper_terms.sparkSession.createDataFrame(arrow, "term string, canon string, is_alias boolean")
+    table = paper_terms.sparkSession.createDataFrame(
+        pa.table({"_key": pa.array(list(roots), pa.string()), "_root": pa.array(list(roots.values()), pa.string())}),
+        "_key string, _root string",
+    )
     return (
-        paper_terms.join(F.broadcast(table), "term", "left")
-        .withColumn("form", F.col("term"))
-        .withColumn("term", F.coalesce("canon", "term"))
-        .withColumn("is_alias", F.coalesce("is_alias", F.lit(False)))
-        .drop("canon")
+        paper_terms.withColumn("_key", key)
+        .join(F.broadcast(table), "_key", "left")
+        .withColumn("family", F.coalesce("_root", "_key"))
+        .drop("_key", "_root")
     )
 
 
-#: Rows of the term shuffle one Python worker holds at a time (:func:`series_partitions`): ~80 bytes
+def families_of(terms: Iterable[str], aliases: Mapping[str, str]) -> set[str]:
+    """Every family (:func:`family_key`, before the roots) whose rows can count towards ``terms``: their
+    own families and every family merged with one of them (:func:`family_roots`)."""
+    roots = family_roots(aliases)
+    wanted = {roots.get(family_of(t), family_of(t)) for t in terms}
+    return {family_of(t) for t in terms} | {key for key, root in roots.items() if root in wanted} | wanted
+
+
+def term_frame(spark: SparkSession, terms: Iterable[str]) -> DataFrame:
+    """A one-column (``term string``) DataFrame of ``terms``, through Arrow: the small side of the
+    broadcast joins that pick a set of terms out of the lookback."""
+    import pyarrow as pa
+
+    return spark.createDataFrame(pa.table({"term": pa.array(sorted(set(terms)), pa.string())}), "term string")
+
+
+#: Rows of the shuffle one Python worker holds at a time (:func:`series_partitions`): ~80 bytes
 #: each in Arrow, so ~160 MB per worker whatever the lookback's size.
 SERIES_PARTITION_ROWS = 2_000_000
 
 
 def series_partitions(rows: int, shuffle_partitions: int) -> int | None:
-    """Partitions of :func:`term_series`' shuffle by term for ``rows`` input rows: None (the session's
+    """Partitions of :func:`term_series`' shuffle by family for ``rows`` input rows: None (the session's
     shuffle partitions, which adaptive execution may coalesce) unless each would hold more than
     :data:`SERIES_PARTITION_ROWS`; then enough that none does."""
     needed = -(-rows // SERIES_PARTITION_ROWS)
@@ -361,40 +280,37 @@ def series_partitions(rows: int, shuffle_partitions: int) -> int | None:
 def term_series(
     paper_terms: DataFrame,
     min_df: int,
-    forms: pd.DataFrame | None = None,
-    supported: Sequence[str] | None = None,
+    aliases: Mapping[str, str] | None = None,
     partitions: int | None = None,
 ) -> DataFrame:
     """Per canonical term with ≥ ``min_df`` papers: display form, totals and daily document frequency.
 
-    Columns (:data:`digestflow.metrics.termseries.SERIES_SCHEMA`): term, display_form, n_tokens, df_all (papers), df_own_all (papers with
-    a form that is not a merged acronym), tf_all (occurrences), days (dates with the term, ascending)
-    and dfs (papers on each of those days). A paper is counted once per term and day even when several
-    variants ("adapter", "adapters", "Adapter", or "LLM" and "large language models") fold into the
-    term. ``forms`` is :func:`term_forms`' table (plural folds only when None). ``supported``
-    (:func:`supported_terms`): only these terms' rows enter the shuffle; the result is the same.
+    Columns (:data:`digestflow.metrics.termseries.SERIES_SCHEMA`): term, display_form, n_tokens, df_all
+    (papers), df_own_all (papers with a form that is not a merged acronym), tf_all (occurrences), days
+    (dates with the term, ascending) and dfs (papers on each of those days). A paper is counted once per
+    term and day even when several variants ("adapter", "adapters", "Adapter", or "LLM" and "large
+    language models") fold into the term. Plural folds are found among the lookback's own terms;
+    ``aliases`` are the acronym merges (:func:`lookback_forms`).
 
-    One shuffle by term (``partitions`` of them, default the session's shuffle partitions), then each
-    partition's rows are reduced in its Python worker with Arrow's hash aggregations
-    (:func:`digestflow.metrics.termseries.series_table`): the per-paper dedupe, the per-day and per-term
-    sums and the display form all come from that one read of the lookback. The equivalent Spark SQL
-    plan (session 21 and before) scanned the lookback three times, since the per-term and display
-    branches prune different columns below their shuffles, and sorted for ``max_by``: ~2.7× slower warm
-    at 1×, 1.4–1.6× at 10× (BENCHMARKS.md, session 22).
+    One read of the lookback and one shuffle by family (:func:`with_family`; ``partitions`` of them,
+    default the session's shuffle partitions): each partition holds whole families, so its Python worker
+    decides the plural folds of its terms, maps every row to its canonical term and reduces the rows
+    with Arrow's hash aggregations (:func:`digestflow.metrics.termseries.series_batches`): the folds,
+    the per-paper dedupe, the per-day and per-term sums and the display form all come from that read.
     """
-    from pyspark.sql import functions as F
-
-    if supported is not None:
-        paper_terms = paper_terms.join(F.broadcast(term_frame(paper_terms.sparkSession, supported)), "term", "left_semi")
-    canonical = canonical_terms(paper_terms, forms).select(
-        "term", "digest_date", "paper_id", "tf", "surface", "n_tokens", "is_alias"
+    aliases = dict(aliases or {})
+    rows = with_family(paper_terms, aliases).select(
+        "family", "term", "digest_date", "paper_id", "tf", "surface", "n_tokens"
     )
-    shuffled = canonical.repartition(partitions, "term") if partitions else canonical.repartition("term")
+    shuffled = rows.repartition(partitions, "family") if partitions else rows.repartition("family")
+    shuffled = shuffled.drop("family")
     # The body lives in a module of numpy and pyarrow only: each Python worker imports it in ~0.3 s,
     # where this module (scipy, the stage declarations) takes ~1.7 s.
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    return shuffled.mapInArrow(lambda batches: series_batches(batches, min_df), from_arrow_schema(SERIES_SCHEMA))
+    return shuffled.mapInArrow(
+        lambda batches: series_batches(batches, min_df, aliases), from_arrow_schema(SERIES_SCHEMA)
+    )
 
 
 def daily_volume(papers: DataFrame) -> DataFrame:

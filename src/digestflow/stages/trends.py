@@ -81,28 +81,21 @@ def run(ctx: RunContext, params: TrendParams) -> StageReport:
     from digestflow.trends import (
         TermCounts,
         daily_volume,
+        lookback_forms,
         score_trends,
         series_partitions,
-        supported_terms,
-        term_forms,
         term_series,
-        term_vocabulary,
     )
 
     as_of = ctx.end
     days = params.lookback_days(as_of)
     partitions = storage.date_partitions(days)
     paper_terms, papers = ctx.read("paper_terms", partitions), ctx.read("papers", partitions)
-    # Plural folds and acronym merges, decided once over the lookback: counted and evidence use the same.
-    vocabulary = term_vocabulary(paper_terms).persist()  # the folds' vocabulary and each term's support
-    try:
-        forms = term_forms(paper_terms, papers, params.acronym_min_definitions, params.acronym_min_share, vocabulary)
-        supported = supported_terms(vocabulary, forms, params.min_df)
-        shuffle = int(ctx.spark.conf.get("spark.sql.shuffle.partitions"))
-        partitions = series_partitions(supported.rows, shuffle)
-    finally:
-        vocabulary.unpersist()
-    series = term_series(paper_terms, params.min_df, forms, supported.terms, partitions).toPandas()
+    # Acronym merges, decided once over the lookback (plural folds are decided inside term_series, family
+    # by family): counted and evidence use the same.
+    forms = lookback_forms(paper_terms, papers, params.acronym_min_definitions, params.acronym_min_share)
+    shuffle = int(ctx.spark.conf.get("spark.sql.shuffle.partitions"))
+    series = term_series(paper_terms, params.min_df, forms.aliases, series_partitions(forms.rows, shuffle)).toPandas()
     volume = daily_volume(papers).toPandas()
     result = score_trends(TermCounts.from_frames(series, volume, days), as_of, params)
 
@@ -110,7 +103,7 @@ def run(ctx: RunContext, params: TrendParams) -> StageReport:
     owned = [{"as_of": as_of}]
     ctx.publish("keyword_trends", schemas.load("keyword_trends").frame(ctx.spark, result.trends), owned, report)
     ctx.publish("term_stats", schemas.load("term_stats").frame(ctx.spark, result.term_stats), owned, report)
-    ctx.publish("trend_papers", select_evidence(paper_terms, papers, forms, result.trends, as_of), owned, report)
+    ctx.publish("trend_papers", select_evidence(paper_terms, papers, forms.aliases, result.trends, as_of), owned, report)
     report.rows_out = len(result.trends)
     report.details = {
         **result.details,
