@@ -16,7 +16,7 @@ import click
 
 from digestflow import schemas, storage
 from digestflow.params import load, param, parse_days, parse_days_list, show_days
-from digestflow.pipeline import Read, RunContext, Stage, StageReport
+from digestflow.pipeline import Read, RunContext, Stage, StageReport, side_by_side
 from digestflow.stages import StageCli
 
 
@@ -92,18 +92,30 @@ def run(ctx: RunContext, params: TrendParams) -> StageReport:
     partitions = storage.date_partitions(days)
     paper_terms, papers = ctx.read("paper_terms", partitions), ctx.read("papers", partitions)
     # Acronym merges, decided once over the lookback (plural folds are decided inside term_series, family
-    # by family): counted and evidence use the same.
-    forms = lookback_forms(paper_terms, papers, params.acronym_min_definitions, params.acronym_min_share)
+    # by family): counted and evidence use the same. The daily volume (one small job over papers) runs
+    # beside them: the driver mostly waits on Spark.
     shuffle = int(ctx.spark.conf.get("spark.sql.shuffle.partitions"))
-    series = term_series(paper_terms, params.min_df, forms.aliases, series_partitions(forms.rows, shuffle)).toPandas()
-    volume = daily_volume(papers).toPandas()
+
+    def counted() -> tuple[Any, Any]:
+        forms = lookback_forms(paper_terms, papers, params.acronym_min_definitions, params.acronym_min_share)
+        partitions = series_partitions(forms.rows, shuffle)
+        return forms, term_series(paper_terms, params.min_df, forms.aliases, partitions).toPandas()
+
+    (forms, series), volume = side_by_side(ctx, counted, lambda: daily_volume(papers).toPandas())
     result = score_trends(TermCounts.from_frames(series, volume, days), as_of, params)
 
     report = StageReport("trends", rows_in=len(series))
     owned = [{"as_of": as_of}]
-    ctx.publish("keyword_trends", schemas.load("keyword_trends").frame(ctx.spark, result.trends), owned, report)
-    ctx.publish("term_stats", schemas.load("term_stats").frame(ctx.spark, result.term_stats), owned, report)
-    ctx.publish("trend_papers", select_evidence(paper_terms, papers, forms.aliases, result.trends, as_of), owned, report)
+
+    # Three small publishes, each with its gate, side by side (each its own table's as_of partition).
+    side_by_side(
+        ctx,
+        lambda: ctx.publish("keyword_trends", schemas.load("keyword_trends").frame(ctx.spark, result.trends), owned, report),
+        lambda: ctx.publish("term_stats", schemas.load("term_stats").frame(ctx.spark, result.term_stats), owned, report),
+        lambda: ctx.publish(
+            "trend_papers", select_evidence(paper_terms, papers, forms.aliases, result.trends, as_of), owned, report
+        ),
+    )
     report.rows_out = len(result.trends)
     report.details = {
         **result.details,
