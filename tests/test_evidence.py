@@ -397,7 +397,6 @@ _FIRST_DEFINITION_RE = (
 
 
 def test_definition_candidates_by_hand_and_as_first_written(spark):
-    from pyspark.sql import functions as F
 
     from digestflow.acronyms import definition_candidates
 
@@ -422,11 +421,57 @@ def test_definition_candidates_by_hand_and_as_first_written(spark):
         ("two", "cache with Grouped Query ", "GQA"),
     }
     assert got == expected
+    assert _forward_matches(papers, _FIRST_DEFINITION_RE) == got
+
+
+def _forward_matches(papers, pattern: str) -> set[tuple[str, str, str]]:
+    """(paper_id, words, acronym) of a forward definition pattern over the texts, as Spark's Java regex
+    finds them left to right: the oracle of the reversed pattern the stage runs."""
+    from pyspark.sql import functions as F
+
     text = F.concat_ws(" . ", "title", "abstract")
-    first = papers.select("paper_id", F.explode(F.regexp_extract_all(text, F.lit(_FIRST_DEFINITION_RE), 0)).alias("m"))
-    first = first.select("paper_id", F.regexp_extract("m", _FIRST_DEFINITION_RE, 1),
-                         F.regexp_extract("m", _FIRST_DEFINITION_RE, 2)).distinct()
-    assert {tuple(r) for r in first.collect()} == got
+    found = papers.select("paper_id", F.explode(F.regexp_extract_all(text, F.lit(pattern), 0)).alias("m"))
+    found = found.select("paper_id", F.regexp_extract("m", pattern, 1), F.regexp_extract("m", pattern, 2))
+    return {tuple(r) for r in found.distinct().collect()}
+
+
+def test_reversed_definition_pattern_finds_what_the_forward_one_finds(spark):
+    """definition_candidates (the reversed pattern on the reversed text) against the forward pattern, on
+    texts built for the edges: word starts after an apostrophe or a hyphen, runs longer than ten words,
+    brackets in brackets, white space of every kind, letters and digits of other scripts."""
+    import itertools
+    import random
+
+    from digestflow.acronyms import DEFINITION_RE, definition_candidates
+
+    pieces = ["w", "x-ray", "-based", "'tis", "’s", "models'", "2x", "日本語", "Ünï", "a.b", "(", ")", "((", "))",
+              "(AB)", "( ViT )", "(LLMs)", "(GPT-4)", "(A)", "(ABCDEFGHIJKLM)", "(x2)", ",", ".", "\n", "\t",
+              "  ", "Deep Net", "(DN)"]
+    rng = random.Random(7)
+    texts = [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 30))) for _ in range(400)]
+    texts += [" ".join(f"w{i}" for i in range(n)) + f" (W{n})" for n in range(0, 14)]
+    texts += ["".join(c) + " Big Model (BM)" for c in itertools.product(["", " ", "-", "'", "x", "(", ")"], repeat=2)]
+    rows = [(f"made-up {i}", "", t) for i, t in enumerate(texts)]
+    made_up = spark.createDataFrame(rows, "paper_id string, title string, abstract string")
+    got = {tuple(r) for r in definition_candidates(made_up).collect()}
+    assert got == _forward_matches(made_up, DEFINITION_RE)
+    assert len(got) > 100  # the edges are hit, not only missed
+
+
+@pytest.mark.realdata
+def test_reversed_definition_pattern_on_the_real_papers(spark, shared_data):
+    """The same comparison over the title and abstract of every paper of the 521 real digests (the
+    manifest's ground truth)."""
+    import json
+
+    from digestflow.acronyms import DEFINITION_RE, definition_candidates
+
+    with open(shared_data / "hf-daily.manifest.jsonl", encoding="utf-8") as lines:
+        rows = [(f"{r['date']}/{r['id']}", r["title"], r["abstract"]) for r in map(json.loads, lines)]
+    papers = spark.createDataFrame(rows, "paper_id string, title string, abstract string")
+    got = {tuple(r) for r in definition_candidates(papers).collect()}
+    assert got == _forward_matches(papers, DEFINITION_RE)
+    assert len(got) > 5000
 
 
 def test_evidence_order_by_hand():
