@@ -104,7 +104,8 @@ def select_evidence(
     # (BENCHMARKS.md, session 18), and as a Spark group-by a shuffle and a sort (``max_by`` on strings)
     # for rows that merging barely reduces.
     rows = (
-        paper_terms.where(family_key(F.col("term")).isin(*sorted(families_of(wanted_terms, aliases))))
+        paper_terms.withColumn("family", family_key(F.col("term")))
+        .where(in_list("family", sorted(families_of(wanted_terms, aliases))))
         .select("term", "digest_date", "paper_id", "tf", "in_title", "surface")
         .toPandas()
     )

@@ -42,7 +42,7 @@ from digestflow.params import parse_days
 from digestflow.stages.trends import TrendParams
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame
 
 __all__ = [
     "PLURAL_EXCEPTIONS",
@@ -65,7 +65,6 @@ __all__ = [
     "sen_slope_rows",
     "series_partitions",
     "singular_candidates",
-    "term_frame",
     "term_series",
     "termhood",
     "with_family",
@@ -167,15 +166,11 @@ def lookback_forms(
         pairs = acronyms.definitions((r["paper_id"], r["preceding"], r["short"]) for r in rows)
     forms = set(pairs["acronym"]) | set(pairs["expansion"])
     wanted = sorted(forms | {c for f in forms for c in singular_candidates(f)})
-    count = F.count(F.lit(1)).alias("rows")
-    if wanted:
-        # A broadcast join marks the wanted terms (an IN list of thousands of literals costs a py4j call each).
-        marks = term_frame(paper_terms.sparkSession, wanted).withColumn("_wanted", F.lit(True))
-        found = F.collect_set(F.when(F.col("_wanted"), F.col("term"))).alias("found")
-        row = paper_terms.select("term").join(F.broadcast(marks), "term", "left").agg(count, found).first()
-        known = set(row["found"])
-    else:
-        row, known = paper_terms.agg(count).first(), set()
+    from digestflow.pipeline import in_list
+
+    found = F.collect_set(F.when(in_list("term", wanted), F.col("term"))).alias("found")
+    row = paper_terms.agg(F.count(F.lit(1)).alias("rows"), found).first()
+    known = set(row["found"])
     aliases = acronym_aliases(pairs, known, min_definitions, min_definition_share)
     return Forms(aliases, int(row["rows"]))
 
@@ -253,15 +248,7 @@ def families_of(terms: Iterable[str], aliases: Mapping[str, str]) -> set[str]:
     own families and every family merged with one of them (:func:`family_roots`)."""
     roots = family_roots(aliases)
     wanted = {roots.get(family_of(t), family_of(t)) for t in terms}
-    return {family_of(t) for t in terms} | {key for key, root in roots.items() if root in wanted} | wanted
-
-
-def term_frame(spark: SparkSession, terms: Iterable[str]) -> DataFrame:
-    """A one-column (``term string``) DataFrame of ``terms``, through Arrow: the small side of the
-    broadcast joins that pick a set of terms out of the lookback."""
-    import pyarrow as pa
-
-    return spark.createDataFrame(pa.table({"term": pa.array(sorted(set(terms)), pa.string())}), "term string")
+    return wanted | {key for key, root in roots.items() if root in wanted}
 
 
 #: Rows of the shuffle one Python worker holds at a time (:func:`series_partitions`): ~80 bytes

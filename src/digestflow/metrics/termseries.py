@@ -69,16 +69,17 @@ def singular_candidates(term: str) -> list[str]:
     return out
 
 
+def _as_array(terms: Iterable[str] | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    return terms if isinstance(terms, (pa.Array, pa.ChunkedArray)) else pa.array(sorted(set(terms)), pa.string())
+
+
 def plural_folds(terms: Iterable[str] | pa.Array | pa.ChunkedArray) -> dict[str, str]:
     """``{plural: singular}`` for each of ``terms`` whose last word is a plural of a word that is also
     among ``terms``: its first candidate (:func:`singular_candidates`) found there. Only the head (last)
     word folds, and only into a singular that occurs ("models" → "model" if "model" occurs; "whereas"
     never becomes "wherea"). Only terms ending in "s" have candidates, and Arrow looks them all up at
     once, so a worker's Python touches a fraction of its terms."""
-    if isinstance(terms, (pa.Array, pa.ChunkedArray)):
-        vocabulary = terms
-    else:
-        vocabulary = pa.array(sorted(set(terms)), pa.string())
+    vocabulary = _as_array(terms)
     plurals = pc.filter(vocabulary, pc.ends_with(vocabulary, "s")).to_pylist()
     pairs = [(term, candidate) for term in plurals for candidate in singular_candidates(term)]
     if not pairs:
@@ -108,7 +109,7 @@ def canonical_forms(
     fold first (:func:`plural_folds` among ``terms``), then the acronym merge (``aliases``: folded
     acronym → folded expansion, :func:`digestflow.trends.acronym_aliases`); ``is_alias`` marks the rows
     a merged acronym brings (they do not count as the term's own papers)."""
-    vocabulary = terms if isinstance(terms, (pa.Array, pa.ChunkedArray)) else pa.array(sorted(set(terms)), pa.string())
+    vocabulary = _as_array(terms)
     folds = plural_folds(vocabulary)
     out = {term: (aliases.get(folded, folded), folded in aliases) for term, folded in folds.items()}
     if aliases:

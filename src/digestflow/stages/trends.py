@@ -98,8 +98,8 @@ def run(ctx: RunContext, params: TrendParams) -> StageReport:
 
     def counted() -> tuple[Any, Any]:
         forms = lookback_forms(paper_terms, papers, params.acronym_min_definitions, params.acronym_min_share)
-        partitions = series_partitions(forms.rows, shuffle)
-        return forms, term_series(paper_terms, params.min_df, forms.aliases, partitions).toPandas()
+        series = term_series(paper_terms, params.min_df, forms.aliases, series_partitions(forms.rows, shuffle))
+        return forms, series.toPandas()
 
     (forms, series), volume = side_by_side(ctx, counted, lambda: daily_volume(papers).toPandas())
     result = score_trends(TermCounts.from_frames(series, volume, days), as_of, params)
