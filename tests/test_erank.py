@@ -22,9 +22,12 @@ from digestflow.erank import (
     calendar_read_dates,
     calendar_set_rows,
     erank_stats,
+    exact_route,
     external_stats,
     gram_partitions,
     owned_periods,
+    set_candidates,
+    term_members,
     term_set_rows,
 )
 
@@ -315,6 +318,65 @@ def test_term_sets_from_hand_made_paper_terms_and_trends(spark) -> None:
             "term", "2025-03-28", d(2025, 3, 1), d(2025, 3, 28)
         )
     assert {k: sorted(v) for k, v in got.items()} == {"lora": ["a", "b", "c"], "agents": ["c", "e"]}
+
+
+def test_exact_route_keeps_the_earliest_day_of_a_paper_from_candidate_rows(spark) -> None:
+    """The stage hands the exact route candidate rows (a paper once per day of a set, set_candidates) and
+    the workers keep each paper's earliest day. Papers listed on several days of one week carry a
+    different vector each day; with 2-row Arrow batches the repeats of a paper straddle batch ends. Every
+    set's statistics equal the independent reference on the vectors picked by hand (earliest day, rows
+    in paper order), and equal the route fed first_per_paper's rows."""
+    d = dt.date
+    rows = [
+        ("p1", [1, 0, 0], d(2025, 3, 31)),
+        ("p1", [5, 5, 5], d(2025, 4, 1)),  # p1 again: the week and month keep 2025-03-31's vector
+        ("p1", [0, 9, 1], d(2025, 4, 3)),
+        ("p2", [0, 1, 0], d(2025, 4, 2)),
+        ("p3", [1, 1, 2], d(2025, 4, 1)),
+        ("p3", [7, 0, 0], d(2025, 4, 4)),
+        ("p4", [2, 0, 1], d(2025, 4, 4)),
+    ]
+    emb = embeddings_frame(spark, rows[::-1])  # later days first: only the route's sort by day puts them back
+    paper_terms = spark.createDataFrame(
+        [("p1", "lora", d(2025, 4, 1)), ("p1", "lora", d(2025, 4, 3)), ("p3", "lora", d(2025, 4, 4)),
+         ("p4", "lora", d(2025, 4, 4)), ("p2", "moe", d(2025, 4, 2))],
+        "paper_id string, term string, digest_date date",
+    )
+    trends = spark.createDataFrame([("lora", "28d", d(2025, 3, 8), 1, d(2025, 4, 4))],
+                                   "term string, window string, target_start date, rank_rising int, as_of date")
+    members = term_members(paper_terms, trends, top=1, window="28d")
+    candidates = set_candidates(emb, ["2025-03", "2025-04"], members)
+    config = ErankConfig(at_n_m=2, at_n_b=20, gram_threshold=10**9)
+    before = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2")
+    try:
+        got = {(r["set_kind"], r["set_key"]): r.asDict() for r in exact_route(candidates, config).collect()}
+    finally:
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", before)
+    vec = {(pid, day): np.array(v, dtype=float) for pid, v, day in rows}
+    want = {  # by hand: each paper's earliest day inside the set, rows in paper order
+        ("week", "2025-03-31"): [vec["p1", d(2025, 3, 31)], vec["p2", d(2025, 4, 2)], vec["p3", d(2025, 4, 1)],
+                                 vec["p4", d(2025, 4, 4)]],
+        ("month", "2025-04"): [vec["p1", d(2025, 4, 1)], vec["p2", d(2025, 4, 2)], vec["p3", d(2025, 4, 1)],
+                               vec["p4", d(2025, 4, 4)]],
+        ("day", "2025-04-01"): [vec["p1", d(2025, 4, 1)], vec["p3", d(2025, 4, 1)]],
+        ("day", "2025-04-04"): [vec["p3", d(2025, 4, 4)], vec["p4", d(2025, 4, 4)]],
+        ("term", "lora"): [vec["p1", d(2025, 4, 1)], vec["p3", d(2025, 4, 4)], vec["p4", d(2025, 4, 4)]],
+    }
+    for key, X in want.items():
+        assert got[key]["n"] == len(X), key
+        ref = reference(np.vstack(X))
+        for stat in ("erank", "stable_rank", "top1_share"):
+            assert got[key][stat] == pytest.approx(ref[stat], rel=1e-9), (key, stat)
+    assert got["month", "2025-03"]["n"] == got["day", "2025-03-31"]["n"] == 1  # p1 only
+    assert {k for k in got if k[0] == "day"} == {("day", day) for day in
+                                                 ("2025-03-31", "2025-04-01", "2025-04-02", "2025-04-03", "2025-04-04")}
+    assert len(got) == 5 + 2 + 1 + 1  # five days, two months, one week (a week's period is its Monday's month)
+    assert (got["week", "2025-03-31"]["period"], got["term", "lora"]["period"]) == ("2025-03", "2025-04-04")
+    from digestflow.erank import first_per_paper
+
+    deduped = {(r["set_kind"], r["set_key"]): r.asDict() for r in exact_route(first_per_paper(candidates), config).collect()}
+    assert deduped == got
 
 
 # -------------------------------------------------------------------------------------- external CLI

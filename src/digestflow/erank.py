@@ -106,34 +106,7 @@ def calendar_set_rows(embeddings: DataFrame, periods: Sequence[str]) -> DataFram
 
     A paper appearing on two days of a week (or month) counts once in it: the earliest day's vector.
     """
-    from pyspark.sql import functions as F
-
-    from digestflow.pipeline import in_list
-
-    date = F.col("digest_date")
-    monday = F.date_sub(date, F.pmod(F.dayofweek(date) + 5, 7))
-    month_start = F.trunc(date, "month")
-    kinds = {
-        "day": (F.date_format(date, "yyyy-MM-dd"), F.date_format(date, "yyyy-MM"), date, date),
-        "week": (F.date_format(monday, "yyyy-MM-dd"), F.date_format(monday, "yyyy-MM"), monday, F.date_add(monday, 6)),
-        "month": (F.date_format(date, "yyyy-MM"), F.date_format(date, "yyyy-MM"), month_start, F.last_day(date)),
-    }
-    parts = [
-        embeddings.select(
-            F.lit(kind).alias("set_kind"),
-            key.alias("set_key"),
-            F.col("model"),
-            period.alias("period"),
-            start.alias("set_start"),
-            end.alias("set_end"),
-            F.col("paper_id"),
-            date,
-            F.col("vector"),
-        )
-        for kind, (key, period, start, end) in kinds.items()
-    ]
-    rows = parts[0].unionByName(parts[1]).unionByName(parts[2]).where(in_list("period", list(periods)))
-    return _first_per_paper(rows)
+    return first_per_paper(set_candidates(embeddings, periods))
 
 
 def term_set_rows(
@@ -145,39 +118,106 @@ def term_set_rows(
     is every paper whose paper_terms row carries exactly that term between the window's target_start
     and as_of. ``period`` = as_of, so a run owns the term sets of its own dates.
     """
+    members = term_members(paper_terms, keyword_trends, top=top, window=window)
+    return first_per_paper(set_candidates(embeddings, [], members))
+
+
+#: The columns that place one (paper_id, digest_date) in one set (:func:`term_members`).
+MEMBER_COLS = ["set_kind", "set_key", "period", "set_start", "set_end"]
+
+
+def term_members(paper_terms: DataFrame, keyword_trends: DataFrame, *, top: int, window: str) -> DataFrame:
+    """Which (paper_id, digest_date) belong to which top-term set (:func:`term_set_rows`): a few hundred
+    rows, ``paper_id``, ``digest_date`` and :data:`MEMBER_COLS`."""
     from pyspark.sql import functions as F
 
     tops = keyword_trends.where((F.col("window") == window) & (F.col("rank_rising") <= top)).select(
         "as_of", "term", "target_start"
     )
-    # The top terms are a few rows: broadcast them and keep only their mentions before de-duplicating,
-    # rather than de-duplicating every (paper, term, day) of the window first.
-    joined = (
+    # The top terms are a few rows: broadcast them and keep only their mentions.
+    return (
         paper_terms.select("paper_id", "term", "digest_date")
         .join(F.broadcast(tops), "term")
         .where((F.col("digest_date") >= F.col("target_start")) & (F.col("digest_date") <= F.col("as_of")))
+        .select(
+            "paper_id",
+            "digest_date",
+            F.lit("term").alias("set_kind"),
+            F.col("term").alias("set_key"),
+            F.date_format("as_of", "yyyy-MM-dd").alias("period"),
+            F.col("target_start").alias("set_start"),
+            F.col("as_of").alias("set_end"),
+        )
         .distinct()
     )
-    rows = joined.join(embeddings, ["paper_id", "digest_date"]).select(
-        F.lit("term").alias("set_kind"),
-        F.col("term").alias("set_key"),
-        F.col("model"),
-        F.date_format("as_of", "yyyy-MM-dd").alias("period"),
-        F.col("target_start").alias("set_start"),
-        F.col("as_of").alias("set_end"),
-        F.col("paper_id"),
-        F.col("digest_date"),
-        F.col("vector"),
-    )
-    return _first_per_paper(rows)
 
 
-def _first_per_paper(rows: DataFrame) -> DataFrame:
-    """One row per paper per set (its earliest day's vector), as set rows keyed by paper_id."""
+def set_candidates(embeddings: DataFrame, periods: Sequence[str], members: DataFrame | None = None) -> DataFrame:
+    """Every embedding row once per set it belongs to: the day, week (Monday key) and month sets whose
+    period is listed, and the sets of ``members`` (:func:`term_members`). Columns: the set columns,
+    ``row_key`` (the paper_id), ``digest_date`` and ``vector``.
+
+    A paper listed on several days of a set has a row per day here; :func:`first_per_paper` (or the
+    exact route's workers) keeps its earliest day. One scan of ``embeddings``: each row's sets are an
+    array of structs, exploded; the members (small) are grouped per paper and day and broadcast.
+    """
     from pyspark.sql import functions as F
 
-    firsts = rows.groupBy(*SET_COLS, "paper_id").agg(F.min_by("vector", "digest_date").alias("vector"))
-    return firsts.select(*SET_COLS, F.col("paper_id").alias("row_key"), "vector")
+    from digestflow.pipeline import in_list
+
+    date = F.col("digest_date")
+    monday = F.date_sub(date, F.pmod(F.dayofweek(date) + 5, 7))
+    kinds = {
+        "day": (F.date_format(date, "yyyy-MM-dd"), F.date_format(date, "yyyy-MM"), date, date),
+        "week": (F.date_format(monday, "yyyy-MM-dd"), F.date_format(monday, "yyyy-MM"), monday, F.date_add(monday, 6)),
+        "month": (F.date_format(date, "yyyy-MM"), F.date_format(date, "yyyy-MM"), F.trunc(date, "month"),
+                  F.last_day(date)),
+    }
+    structs = [
+        F.struct(F.lit(kind).alias("set_kind"), key.alias("set_key"), period.alias("period"),
+                 start.alias("set_start"), end.alias("set_end"))
+        for kind, (key, period, start, end) in kinds.items()
+    ]
+    sets = F.array(*structs)
+    source = embeddings
+    if members is not None:
+        grouped = members.groupBy("paper_id", "digest_date").agg(
+            F.collect_list(F.struct(*MEMBER_COLS)).alias("_member_sets")
+        )
+        source = embeddings.join(F.broadcast(grouped), ["paper_id", "digest_date"], "left")
+        sets = F.concat(sets, F.coalesce(F.col("_member_sets"), F.array().cast(sets_type())))
+    return (
+        source.select("model", "paper_id", "digest_date", "vector", F.explode(sets).alias("_set"))
+        .select(
+            F.col("_set.set_kind").alias("set_kind"),
+            F.col("_set.set_key").alias("set_key"),
+            "model",
+            F.col("_set.period").alias("period"),
+            F.col("_set.set_start").alias("set_start"),
+            F.col("_set.set_end").alias("set_end"),
+            F.col("paper_id").alias("row_key"),
+            "digest_date",
+            "vector",
+        )
+        .where((F.col("set_kind") == "term") | in_list("period", list(periods)))
+    )
+
+
+def sets_type() -> str:
+    """The Spark type of a row's set list in :func:`set_candidates`."""
+    return "array<struct<set_kind:string,set_key:string,period:string,set_start:date,set_end:date>>"
+
+
+def first_per_paper(candidates: DataFrame) -> DataFrame:
+    """Set rows (SET_ROW_DDL) from candidate rows: one row per paper per set, its earliest day's vector.
+
+    A Spark aggregate that carries every vector through a shuffle; the exact route makes the same cut
+    in its Python workers instead, on rows it sorts anyway (:func:`exact_route`), so a run uses this
+    only before route picking and the Gram route."""
+    from pyspark.sql import functions as F
+
+    firsts = candidates.groupBy(*SET_COLS, "row_key").agg(F.min_by("vector", "digest_date").alias("vector"))
+    return firsts.select(*SET_COLS, "row_key", "vector")
 
 
 # ------------------------------------------------------------------------------------------ routes
@@ -234,10 +274,16 @@ def exact_route(set_rows: DataFrame, config: ErankConfig) -> DataFrame:
     Not ``groupBy(set).applyInPandas``: that builds one pandas frame per set (the vectors as a column of
     numpy arrays) and costs more than the SVDs on the dev corpus's 651 small calendar sets (6.8 s warm
     against 3.4 s, identical rows; BENCHMARKS.md, session 25).
+
+    Candidate rows (with ``digest_date``, :func:`set_candidates`) may hold
+    a paper on several days of a set: they are sorted by (set, row_key, digest_date) and the workers keep
+    the first row of each row_key, which is the row :func:`first_per_paper` keeps, without an aggregate
+    that shuffles every vector once more before this route's own shuffle (BENCHMARKS.md, session 33).
     """
+    order = [*SET_COLS, "row_key", *(["digest_date"] if "digest_date" in set_rows.columns else [])]
     return (
         set_rows.repartition(*SET_COLS)
-        .sortWithinPartitions(*SET_COLS, "row_key")
+        .sortWithinPartitions(*order)
         .mapInArrow(lambda batches: _exact_sets(batches, config), stats_ddl())
     )
 
@@ -271,8 +317,21 @@ def _exact_sets(batches: Iterator[pa.RecordBatch], config: ErankConfig, flush: i
                 if current is not None:
                     measure()
                 current, keys, chunks = ids[start], [], []
-            keys.extend(row_keys[start:i])
-            chunks.append(vectors.slice(start, i - start))
+            # The rows of one row_key are adjacent (sorted by row_key, then day): keep the first of
+            # each, also when a batch begins with more rows of the key the previous batch ended with.
+            run_keys = row_keys[start:i]
+            last = keys[-1] if keys else None
+            firsts = []
+            for j, key in enumerate(run_keys):
+                if key != last:
+                    firsts.append(j)
+                    last = key
+            if len(firsts) == len(run_keys):
+                keys.extend(run_keys)
+                chunks.append(vectors.slice(start, i - start))
+            elif firsts:
+                keys.extend(run_keys[j] for j in firsts)
+                chunks.append(vectors.slice(start, i - start).take(firsts))
             start = i
         if len(rows) >= flush:
             yield pa.RecordBatch.from_pylist(rows, schema=out_schema)
@@ -738,10 +797,13 @@ __all__ = [
     "erank_stats",
     "exact_route",
     "external_stats",
+    "first_per_paper",
     "gram_route",
     "owned_periods",
     "render_stats",
+    "set_candidates",
     "set_sizes",
+    "term_members",
     "term_set_rows",
     "week_start",
     "write_stats_file",

@@ -76,12 +76,13 @@ def run(ctx: RunContext, config: ErankConfig) -> StageReport:
     from digestflow.erank import (
         CALENDAR_KINDS,
         calendar_read_dates,
-        calendar_set_rows,
         erank_stats,
+        first_per_paper,
         owned_periods,
+        set_candidates,
         set_sizes,
+        term_members,
         term_read_dates,
-        term_set_rows,
     )
 
     report = StageReport("erank")
@@ -95,16 +96,17 @@ def run(ctx: RunContext, config: ErankConfig) -> StageReport:
     days = sorted(set(calendar_read_dates(periods)) | set(terms_read))
     embeddings = ctx.read("embeddings", [{"model": m, "digest_date": d} for m in models for d in days])
 
-    rows = calendar_set_rows(embeddings, periods)
+    # Candidate rows: a paper on several days of a set is cut to its earliest day by the exact route's
+    # workers, or by first_per_paper before route picking (erank.exact_route).
+    members = None
     if as_of_dates:
-        terms = term_set_rows(
-            embeddings,
+        members = term_members(
             ctx.read("paper_terms", storage.date_partitions(terms_read)),
             ctx.read("keyword_trends", storage.date_partitions(as_of_dates, "as_of")),
             top=config.top_terms,
             window=config.term_window,
         )
-        rows = rows.unionByName(terms)
+    rows = set_candidates(embeddings, periods, members)
     with_terms = config.terms and storage.table_dir(ctx.warehouse, "keyword_trends").is_dir()
     if with_terms:
         owned += [{"set_kind": "term", "period": d.isoformat()} for d in ctx.dates]
@@ -119,7 +121,7 @@ def run(ctx: RunContext, config: ErankConfig) -> StageReport:
     else:
         # Route picking counts the sets, then the routes read the same rows: keep them instead of
         # re-reading embeddings and re-joining paper_terms.
-        rows = rows.persist()
+        rows = first_per_paper(rows).persist()
         sizes = set_sizes(rows)
         stats = erank_stats(rows, config, sizes)
     try:
