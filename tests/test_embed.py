@@ -132,3 +132,65 @@ def test_inlined_analyzer_matches_scikit_learns() -> None:
     reference = HashingVectorizer(ngram_range=(1, 2), stop_words="english").build_analyzer()
     for text in [*TEXTS, "The LoRA-based  Adapter, of the model: état de l'art 43times $x^2$ ..."]:
         assert _words_and_bigrams(text) == reference(text)
+
+
+EDGE_TEXTS = [
+    *TEXTS,
+    "The LoRA-based  Adapter, of the model: état de l'art 43times $x^2$ ...",
+    "Straße Ärger naïve café 北京大学 模型 モデル Модель 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 emoji 🤖🤖 tabs\tand\nnew lines",
+    "a an the of",  # stop words only: an empty row
+    "model model model models Model MODEL",  # repeated features add up in one column
+]
+
+
+def test_stop_words_are_scikit_learns() -> None:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from digestflow.embed import ENGLISH_STOP_WORDS as ours
+
+    assert ours == ENGLISH_STOP_WORDS
+
+
+def _sklearn_counts(texts: list[str], n_features: int):
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from digestflow.embed import _words_and_bigrams
+
+    return HashingVectorizer(n_features=n_features, analyzer=_words_and_bigrams, alternate_sign=True, norm=None,
+                             dtype=np.float32).transform(texts)
+
+
+def _same_matrix(a, b) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and (a != b).nnz == 0 and np.array_equal(a.indptr, b.indptr) \
+        and np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data)
+
+
+@pytest.mark.parametrize("n_features", [2**18, 2**4, 3])  # few columns: many features share one, signs cancel
+def test_hashed_counts_equal_scikit_learns_hashing_vectorizer(n_features: int) -> None:
+    from digestflow.embed import hashed_counts
+
+    ours, theirs = hashed_counts(EDGE_TEXTS, n_features), _sklearn_counts(EDGE_TEXTS, n_features)
+    assert ours.nnz >= min(20, 2 * n_features)
+    assert _same_matrix(ours, theirs)
+    # sklearn sums duplicates in place, so compare its canonical form too: same columns, same sums
+    assert ours.has_canonical_format
+
+
+@pytest.mark.realdata
+def test_hashed_counts_and_vectors_equal_scikit_learns_on_the_real_papers(shared_data) -> None:
+    """Every paper of the manifest: the count matrix equals HashingVectorizer's, so the vectors are the
+    ones scikit-learn's hashing gave (the sparse projection and normalisation are unchanged)."""
+    import json
+
+    from digestflow.embed import _l2_normalise, hashed_counts
+
+    rows = [json.loads(line) for line in (shared_data / "hf-daily.manifest.jsonl").read_text().splitlines()]
+    texts = [paper_text(r["title"], r["abstract"]) for r in rows]
+    assert len(texts) > 8000
+    ours, theirs = hashed_counts(texts, 2**18), _sklearn_counts(texts, 2**18)
+    assert _same_matrix(ours, theirs)
+    embedder = HashingEmbedder()
+    theirs.data = np.sign(theirs.data) * np.log1p(np.abs(theirs.data))
+    want = _l2_normalise(np.asarray((theirs @ embedder._projection).todense(), dtype=np.float32))
+    got = embedder.embed(texts)
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
