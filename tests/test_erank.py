@@ -27,6 +27,7 @@ from digestflow.erank import (
     gram_partitions,
     owned_periods,
     set_candidates,
+    set_sizes,
     term_members,
     term_set_rows,
 )
@@ -377,6 +378,18 @@ def test_exact_route_keeps_the_earliest_day_of_a_paper_from_candidate_rows(spark
 
     deduped = {(r["set_kind"], r["set_key"]): r.asDict() for r in exact_route(first_per_paper(candidates), config).collect()}
     assert deduped == got
+    # Route picking counts papers, not candidate rows; the sets above the threshold (the week and April,
+    # 4 papers each) take the Gram route through first_per_paper and agree with the exact route.
+    sizes = set_sizes(candidates)
+    assert {(k[0], k[1]): n for k, n in sizes.items()} == {key: row["n"] for key, row in got.items()}
+    mixed = {(r["set_kind"], r["set_key"]): r.asDict()
+             for r in erank_stats(candidates, ErankConfig(at_n_m=2, at_n_b=20, gram_threshold=3), sizes).collect()}
+    assert {k for k, r in mixed.items() if r["route"] == "gram"} == {("week", "2025-03-31"), ("month", "2025-04")}
+    for key, row in mixed.items():
+        assert row["n"] == got[key]["n"], key
+        for stat in ("erank", "stable_rank", "top1_share"):
+            want_stat = got[key][stat]
+            assert row[stat] == (None if want_stat is None else pytest.approx(want_stat, rel=1e-9)), (key, stat)
 
 
 # -------------------------------------------------------------------------------------- external CLI

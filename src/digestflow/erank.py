@@ -226,11 +226,14 @@ def first_per_paper(candidates: DataFrame) -> DataFrame:
 def erank_stats(
     set_rows: DataFrame, config: ErankConfig, sizes: dict[tuple[Any, ...], int] | None = None, exact: bool = False
 ) -> DataFrame:
-    """Statistics of every set in ``set_rows`` (SET_ROW_DDL columns): erank_stats rows minus
-    ``computed_at``. Sets above ``config.gram_threshold`` rows take the Gram route, the rest the exact
-    route. ``sizes`` (set tuple → rows, from :func:`set_sizes`) saves the count when already known;
-    ``exact``: the caller knows that no set is above the threshold (e.g. ``set_rows`` has no more rows
-    than that), so every set takes the exact route without counting.
+    """Statistics of every set in ``set_rows`` (SET_ROW_DDL columns, or candidate rows with
+    ``digest_date``, :func:`set_candidates`): erank_stats rows minus ``computed_at``. Sets above
+    ``config.gram_threshold`` rows take the Gram route, the rest the exact route. ``sizes`` (set tuple →
+    rows, from :func:`set_sizes`) saves the count when already known; ``exact``: the caller knows that no
+    set is above the threshold (e.g. ``set_rows`` has no more rows than that), so every set takes the
+    exact route without counting. Candidate rows reach the exact route as they are (its workers keep a
+    paper's earliest day) and the Gram route through :func:`first_per_paper`: only the big sets' vectors
+    go through that aggregate.
     """
     from pyspark.sql import functions as F
 
@@ -243,7 +246,7 @@ def erank_stats(
         return exact_route(set_rows, config)
     big_rows = sum(sizes[key] for key in big)
     if len(big) == len(sizes):
-        return gram_route(set_rows, config, big_rows)
+        return gram_route(_one_per_paper(set_rows), config, big_rows)
     spark = set_rows.sparkSession
     big_df = spark.createDataFrame(big, ", ".join(SET_ROW_DDL.split(", ")[: len(SET_COLS)])).toDF(
         *[f"_big_{c}" for c in SET_COLS]
@@ -252,12 +255,22 @@ def erank_stats(
     on = [set_rows[c].eqNullSafe(big_df[f"_big_{c}"]) for c in SET_COLS]
     in_big = set_rows.join(F.broadcast(big_df), on, "left_semi")
     small_rows = set_rows.join(F.broadcast(big_df), on, "left_anti")
-    return exact_route(small_rows, config).unionByName(gram_route(in_big, config, big_rows))
+    return exact_route(small_rows, config).unionByName(gram_route(_one_per_paper(in_big), config, big_rows))
+
+
+def _one_per_paper(set_rows: DataFrame) -> DataFrame:
+    """Set rows as they are, candidate rows (with ``digest_date``) through :func:`first_per_paper`."""
+    return first_per_paper(set_rows) if "digest_date" in set_rows.columns else set_rows
 
 
 def set_sizes(set_rows: DataFrame) -> dict[tuple[Any, ...], int]:
-    """Rows per set: the one Spark action route picking needs (reads the set columns only)."""
-    return {tuple(r[c] for c in SET_COLS): int(r["count"]) for r in set_rows.groupBy(*SET_COLS).count().collect()}
+    """Rows per set: the one Spark action route picking needs (reads the set columns only; of candidate
+    rows, the distinct papers per set, which is what the set will hold)."""
+    if "digest_date" in set_rows.columns:
+        counted = set_rows.select(*SET_COLS, "row_key").distinct().groupBy(*SET_COLS).count()
+    else:
+        counted = set_rows.groupBy(*SET_COLS).count()
+    return {tuple(r[c] for c in SET_COLS): int(r["count"]) for r in counted.collect()}
 
 
 def stats_ddl() -> str:

@@ -77,7 +77,6 @@ def run(ctx: RunContext, config: ErankConfig) -> StageReport:
         CALENDAR_KINDS,
         calendar_read_dates,
         erank_stats,
-        first_per_paper,
         owned_periods,
         set_candidates,
         set_sizes,
@@ -97,7 +96,7 @@ def run(ctx: RunContext, config: ErankConfig) -> StageReport:
     embeddings = ctx.read("embeddings", [{"model": m, "digest_date": d} for m in models for d in days])
 
     # Candidate rows: a paper on several days of a set is cut to its earliest day by the exact route's
-    # workers, or by first_per_paper before route picking (erank.exact_route).
+    # workers, or by first_per_paper before the Gram route (erank.erank_stats).
     members = None
     if as_of_dates:
         members = term_members(
@@ -119,15 +118,18 @@ def run(ctx: RunContext, config: ErankConfig) -> StageReport:
     if read <= config.gram_threshold:
         stats = erank_stats(rows, config, exact=True)
     else:
-        # Route picking counts the sets, then the routes read the same rows: keep them instead of
-        # re-reading embeddings and re-joining paper_terms.
-        rows = first_per_paper(rows).persist()
+        # Route picking counts the papers per set (no vectors read), then each route reads the
+        # embeddings it needs; the term memberships, joined by both, are kept (small).
+        if members is not None:
+            members = members.persist()
+            rows = set_candidates(embeddings, periods, members)
         sizes = set_sizes(rows)
         stats = erank_stats(rows, config, sizes)
     try:
         result = ctx.publish("erank_stats", stats.withColumn("computed_at", F.lit(ctx.started_at)), owned, report)
     finally:
-        rows.unpersist()
+        if members is not None:
+            members.unpersist()
     report.rows_in = read  # embedding rows the sets are built from
     report.rows_out = result.rows  # sets measured and published
     report.details = {
