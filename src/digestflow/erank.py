@@ -122,8 +122,10 @@ def term_set_rows(
     return first_per_paper(set_candidates(embeddings, [], members))
 
 
-#: The columns that place one (paper_id, digest_date) in one set (:func:`term_members`).
+#: The columns that place one (paper_id, digest_date) in one set (:func:`term_members`), and the Spark
+#: type of a row's list of such sets in :func:`set_candidates`.
 MEMBER_COLS = ["set_kind", "set_key", "period", "set_start", "set_end"]
+SETS_TYPE = "array<struct<set_kind:string,set_key:string,period:string,set_start:date,set_end:date>>"
 
 
 def term_members(paper_terms: DataFrame, keyword_trends: DataFrame, *, top: int, window: str) -> DataFrame:
@@ -185,7 +187,7 @@ def set_candidates(embeddings: DataFrame, periods: Sequence[str], members: DataF
             F.collect_list(F.struct(*MEMBER_COLS)).alias("_member_sets")
         )
         source = embeddings.join(F.broadcast(grouped), ["paper_id", "digest_date"], "left")
-        sets = F.concat(sets, F.coalesce(F.col("_member_sets"), F.array().cast(sets_type())))
+        sets = F.concat(sets, F.coalesce(F.col("_member_sets"), F.array().cast(SETS_TYPE)))
     return (
         source.select("model", "paper_id", "digest_date", "vector", F.explode(sets).alias("_set"))
         .select(
@@ -203,17 +205,12 @@ def set_candidates(embeddings: DataFrame, periods: Sequence[str], members: DataF
     )
 
 
-def sets_type() -> str:
-    """The Spark type of a row's set list in :func:`set_candidates`."""
-    return "array<struct<set_kind:string,set_key:string,period:string,set_start:date,set_end:date>>"
-
-
 def first_per_paper(candidates: DataFrame) -> DataFrame:
     """Set rows (SET_ROW_DDL) from candidate rows: one row per paper per set, its earliest day's vector.
 
     A Spark aggregate that carries every vector through a shuffle; the exact route makes the same cut
     in its Python workers instead, on rows it sorts anyway (:func:`exact_route`), so a run uses this
-    only before route picking and the Gram route."""
+    only for the sets that take the Gram route (:func:`erank_stats`)."""
     from pyspark.sql import functions as F
 
     firsts = candidates.groupBy(*SET_COLS, "row_key").agg(F.min_by("vector", "digest_date").alias("vector"))
@@ -288,10 +285,10 @@ def exact_route(set_rows: DataFrame, config: ErankConfig) -> DataFrame:
     numpy arrays) and costs more than the SVDs on the dev corpus's 651 small calendar sets (6.8 s warm
     against 3.4 s, identical rows; BENCHMARKS.md, session 25).
 
-    Candidate rows (with ``digest_date``, :func:`set_candidates`) may hold
-    a paper on several days of a set: they are sorted by (set, row_key, digest_date) and the workers keep
-    the first row of each row_key, which is the row :func:`first_per_paper` keeps, without an aggregate
-    that shuffles every vector once more before this route's own shuffle (BENCHMARKS.md, session 33).
+    Candidate rows (with ``digest_date``, :func:`set_candidates`) may hold a paper on several days of a
+    set: they are sorted by (set, row_key, digest_date) and the workers keep the first row of each
+    row_key, which is the row :func:`first_per_paper` keeps, without an aggregate that shuffles every
+    vector once more before this route's own shuffle (BENCHMARKS.md, session 33).
     """
     order = [*SET_COLS, "row_key", *(["digest_date"] if "digest_date" in set_rows.columns else [])]
     return (
