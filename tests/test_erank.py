@@ -20,16 +20,15 @@ from digestflow.erank import (
     SET_COLS,
     ErankConfig,
     calendar_read_dates,
-    calendar_set_rows,
     erank_stats,
     exact_route,
     external_stats,
+    first_per_paper,
     gram_partitions,
     owned_periods,
     set_candidates,
     set_sizes,
     term_members,
-    term_set_rows,
 )
 
 ROWS_DDL = (
@@ -277,7 +276,7 @@ def test_calendar_sets_days_weeks_months_with_cross_day_duplicates(spark) -> Non
         ("p2", [0, 1], d(2025, 4, 2)),  # p2 again, two days later: once in the week, once per month
         ("p4", [2, 1], d(2025, 4, 8)),
     ]
-    sets = calendar_set_rows(embeddings_frame(spark, rows), ["2025-03"]).collect()
+    sets = first_per_paper(set_candidates(embeddings_frame(spark, rows), ["2025-03"])).collect()
     got: dict[tuple[str, str], list[str]] = {}
     for r in sets:
         got.setdefault((r["set_kind"], r["set_key"]), []).append(r["row_key"])
@@ -311,7 +310,8 @@ def test_term_sets_from_hand_made_paper_terms_and_trends(spark) -> None:
          ("lora", "7d", d(2025, 3, 22), 1, d(2025, 3, 28))],  # other window: ignored
         "term string, window string, target_start date, rank_rising int, as_of date",
     )
-    rows = term_set_rows(emb, paper_terms, trends, top=2, window="28d").collect()
+    members = term_members(paper_terms, trends, top=2, window="28d")
+    rows = first_per_paper(set_candidates(emb, [], members)).collect()
     got: dict[str, list[str]] = {}
     for r in rows:
         got.setdefault(r["set_key"], []).append(r["row_key"])
@@ -374,8 +374,6 @@ def test_exact_route_keeps_the_earliest_day_of_a_paper_from_candidate_rows(spark
                                                  ("2025-03-31", "2025-04-01", "2025-04-02", "2025-04-03", "2025-04-04")}
     assert len(got) == 5 + 2 + 1 + 1  # five days, two months, one week (a week's period is its Monday's month)
     assert (got["week", "2025-03-31"]["period"], got["term", "lora"]["period"]) == ("2025-03", "2025-04-04")
-    from digestflow.erank import first_per_paper
-
     deduped = {(r["set_kind"], r["set_key"]): r.asDict() for r in exact_route(first_per_paper(candidates), config).collect()}
     assert deduped == got
     # Route picking counts papers, not candidate rows; the sets above the threshold (the week and April,

@@ -172,7 +172,7 @@ def test_trend_mart_lists_the_planted_riser_and_new_phrase(pipeline_run):
 
 @pytest.mark.slow
 def test_erank_mart_week_sizes_match_the_published_papers(pipeline_run):
-    # A paper listed on two days of one week counts once in that week's set (erank.calendar_set_rows).
+    # A paper listed on two days of one week counts once in that week's set (erank.set_candidates).
     titles: dict[dt.date, set[str]] = defaultdict(set)
     for d in pipeline_run.published:
         titles[d.digest_date - dt.timedelta(days=d.digest_date.weekday())] |= {t for t, _ in d.papers}

@@ -298,7 +298,7 @@ def check_riser_papers(run, rows):
 
 
 def check_erank_weeks(run, rows):
-    # A paper listed on two days of one week is one vector of that week's set (erank.calendar_set_rows).
+    # A paper listed on two days of one week is one vector of that week's set (erank.set_candidates).
     per_week: dict[dt.date, set[str]] = defaultdict(set)
     for d in run.published:
         per_week[_week(d.digest_date)] |= {title for title, _ in d.papers}

@@ -101,27 +101,6 @@ def term_read_dates(as_of_dates: Iterable[dt.date], window_days: int) -> list[dt
 # ------------------------------------------------------------------------------------ set building
 
 
-def calendar_set_rows(embeddings: DataFrame, periods: Sequence[str]) -> DataFrame:
-    """``embeddings`` → set rows of every day, week (Monday key) and month set whose period is listed.
-
-    A paper appearing on two days of a week (or month) counts once in it: the earliest day's vector.
-    """
-    return first_per_paper(set_candidates(embeddings, periods))
-
-
-def term_set_rows(
-    embeddings: DataFrame, paper_terms: DataFrame, keyword_trends: DataFrame, *, top: int, window: str
-) -> DataFrame:
-    """One set per top rising term per as_of: the papers of the term's target window mentioning it.
-
-    Terms are those with ``rank_rising`` ≤ ``top`` in ``window`` (e.g. '28d') of keyword_trends; the set
-    is every paper whose paper_terms row carries exactly that term between the window's target_start
-    and as_of. ``period`` = as_of, so a run owns the term sets of its own dates.
-    """
-    members = term_members(paper_terms, keyword_trends, top=top, window=window)
-    return first_per_paper(set_candidates(embeddings, [], members))
-
-
 #: The columns that place one (paper_id, digest_date) in one set (:func:`term_members`), and the Spark
 #: type of a row's list of such sets in :func:`set_candidates`.
 MEMBER_COLS = ["set_kind", "set_key", "period", "set_start", "set_end"]
@@ -129,8 +108,14 @@ SETS_TYPE = "array<struct<set_kind:string,set_key:string,period:string,set_start
 
 
 def term_members(paper_terms: DataFrame, keyword_trends: DataFrame, *, top: int, window: str) -> DataFrame:
-    """Which (paper_id, digest_date) belong to which top-term set (:func:`term_set_rows`): a few hundred
-    rows, ``paper_id``, ``digest_date`` and :data:`MEMBER_COLS`."""
+    """Which (paper_id, digest_date) belong to which top-term set: a few hundred rows, ``paper_id``,
+    ``digest_date`` and :data:`MEMBER_COLS`.
+
+    One set per top rising term per as_of: the terms with ``rank_rising`` ≤ ``top`` in ``window`` (e.g.
+    '28d') of keyword_trends; the set is every paper whose paper_terms row carries exactly that term
+    between the window's target_start and as_of. ``period`` = as_of, so a run owns the term sets of its
+    own dates.
+    """
     from pyspark.sql import functions as F
 
     tops = keyword_trends.where((F.col("window") == window) & (F.col("rank_rising") <= top)).select(
@@ -157,7 +142,8 @@ def term_members(paper_terms: DataFrame, keyword_trends: DataFrame, *, top: int,
 def set_candidates(embeddings: DataFrame, periods: Sequence[str], members: DataFrame | None = None) -> DataFrame:
     """Every embedding row once per set it belongs to: the day, week (Monday key) and month sets whose
     period is listed, and the sets of ``members`` (:func:`term_members`). Columns: the set columns,
-    ``row_key`` (the paper_id), ``digest_date`` and ``vector``.
+    ``row_key`` (the paper_id), ``digest_date`` and ``vector``. A paper appearing on two days of a week
+    (or month, or term window) counts once in it: its earliest day's vector.
 
     A paper listed on several days of a set has a row per day here; :func:`first_per_paper` (or the
     exact route's workers) keeps its earliest day. One scan of ``embeddings``: each row's sets are an
@@ -803,7 +789,6 @@ __all__ = [
     "SET_COLS",
     "ErankConfig",
     "calendar_read_dates",
-    "calendar_set_rows",
     "erank_stats",
     "exact_route",
     "external_stats",
@@ -814,7 +799,6 @@ __all__ = [
     "set_candidates",
     "set_sizes",
     "term_members",
-    "term_set_rows",
     "week_start",
     "write_stats_file",
 ]

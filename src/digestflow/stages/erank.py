@@ -95,17 +95,6 @@ def run(ctx: RunContext, config: ErankConfig) -> StageReport:
     days = sorted(set(calendar_read_dates(periods)) | set(terms_read))
     embeddings = ctx.read("embeddings", [{"model": m, "digest_date": d} for m in models for d in days])
 
-    # Candidate rows: a paper on several days of a set is cut to its earliest day by the exact route's
-    # workers, or by first_per_paper before the Gram route (erank.erank_stats).
-    members = None
-    if as_of_dates:
-        members = term_members(
-            ctx.read("paper_terms", storage.date_partitions(terms_read)),
-            ctx.read("keyword_trends", storage.date_partitions(as_of_dates, "as_of")),
-            top=config.top_terms,
-            window=config.term_window,
-        )
-    rows = set_candidates(embeddings, periods, members)
     with_terms = config.terms and storage.table_dir(ctx.warehouse, "keyword_trends").is_dir()
     if with_terms:
         owned += [{"set_kind": "term", "period": d.isoformat()} for d in ctx.dates]
@@ -114,21 +103,27 @@ def run(ctx: RunContext, config: ErankConfig) -> StageReport:
     # every set does, and no count job is needed to pick routes (the 521 dev days: 8,507 rows).
     read = storage.published_rows(ctx.warehouse, "embeddings", [{"model": m, "digest_date": d}
                                                                 for m in models for d in days])
-    sizes: dict[tuple[Any, ...], int] | None = None
-    if read <= config.gram_threshold:
-        stats = erank_stats(rows, config, exact=True)
-    else:
-        # Route picking counts the papers per set (no vectors read), then each route reads the
-        # embeddings it needs; the term memberships, joined by both, are kept (small).
-        if members is not None:
+    exact = read <= config.gram_threshold
+    members = None
+    if as_of_dates:
+        members = term_members(
+            ctx.read("paper_terms", storage.date_partitions(terms_read)),
+            ctx.read("keyword_trends", storage.date_partitions(as_of_dates, "as_of")),
+            top=config.top_terms,
+            window=config.term_window,
+        )
+        if not exact:  # route picking and both routes join them: keep the few hundred rows
             members = members.persist()
-            rows = set_candidates(embeddings, periods, members)
-        sizes = set_sizes(rows)
-        stats = erank_stats(rows, config, sizes)
+    # Candidate rows: a paper on several days of a set is cut to its earliest day by the exact route's
+    # workers, or by first_per_paper before the Gram route (erank.erank_stats); route picking counts the
+    # papers per set without reading a vector.
+    rows = set_candidates(embeddings, periods, members)
+    sizes = None if exact else set_sizes(rows)
+    stats = erank_stats(rows, config, sizes, exact=exact)
     try:
         result = ctx.publish("erank_stats", stats.withColumn("computed_at", F.lit(ctx.started_at)), owned, report)
     finally:
-        if members is not None:
+        if members is not None and not exact:
             members.unpersist()
     report.rows_in = read  # embedding rows the sets are built from
     report.rows_out = result.rows  # sets measured and published
