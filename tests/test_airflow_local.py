@@ -124,6 +124,17 @@ def pg_root():
     shutil.rmtree(root, ignore_errors=True)
 
 
+def _inet_sockets(proc) -> list:
+    """``proc``'s TCP/UDP sockets; none when it ended between the listing of the server's children and
+    this look (PostgreSQL starts and ends short-lived helpers, and an ended process holds no socket)."""
+    import psutil
+
+    try:
+        return proc.net_connections(kind="inet")
+    except psutil.NoSuchProcess:
+        return []
+
+
 def test_postgres_listens_on_a_unix_socket_only_and_keeps_its_data_across_a_restart(pg_root):
     import psutil
     import psycopg2
@@ -139,7 +150,7 @@ def test_postgres_listens_on_a_unix_socket_only_and_keeps_its_data_across_a_rest
         assert len(creds["password"]) >= 32
         server = psutil.Process(pg.pid())
         procs = [server, *server.children(recursive=True)]
-        assert [c for p in procs for c in p.net_connections(kind="inet")] == []  # no TCP/UDP socket at all
+        assert [c for p in procs for c in _inet_sockets(p)] == []  # no TCP/UDP socket at all
         assert (pg.socket_dir / ".s.PGSQL.5432").is_socket()
         with pytest.raises(psycopg2.OperationalError):  # the password is required, and checked
             psycopg2.connect(host=str(pg.socket_dir), user="airflow", password="wrong", dbname="airflow")
