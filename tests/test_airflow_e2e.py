@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from digestflow.airflow_local import LocalAirflow, free_port
+from digestflow.airflow_local import SCHEDULER_IDLE_SLEEP, LocalAirflow, free_port
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -483,6 +483,12 @@ def _children(pid: int) -> list[int]:
             except (OSError, ValueError, IndexError):
                 continue
     return found
+
+
+def test_the_running_deployment_reads_its_scheduler_idle_sleep(running):
+    """Airflow's own view of the deployment's configuration (the file its components read), not ours."""
+    got = running.airflow("config", "get-value", "scheduler", "scheduler_idle_sleep_time").stdout.strip()
+    assert float(got.splitlines()[-1]) == SCHEDULER_IDLE_SLEEP
 
 
 def test_a_killed_scheduler_is_restarted_and_heartbeats_again(running):

@@ -219,6 +219,28 @@ def test_local_and_compose_deployments_use_the_same_metadata_db_settings(tmp_pat
     assert env["AIRFLOW__CORE__PARALLELISM"] == str(airflow_local.PARALLELISM["postgres"])
 
 
+def test_local_and_compose_schedulers_sleep_as_long_after_an_idle_loop(tmp_path):
+    """The hand-over delay between tasks is the scheduler's idle sleep: both deployments set the same
+    value, and ``--idle-sleep`` reaches the airflow.cfg the components read."""
+    import configparser
+
+    import yaml
+
+    compose = yaml.safe_load((airflow_local.REPO / "docker-compose.yml").read_text())
+    for service in ("airflow-scheduler", "airflow-apiserver"):
+        env = compose["services"][service]["environment"]
+        assert float(env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"]) == airflow_local.SCHEDULER_IDLE_SLEEP
+    assert airflow_local.SCHEDULER_IDLE_SLEEP < 1.0  # Airflow's default, which cost 2 s more per backfilled digest
+    for given, expected in ((None, airflow_local.SCHEDULER_IDLE_SLEEP), (1.0, 1.0)):
+        home = tmp_path / f"home{given}"
+        kwargs = {} if given is None else {"scheduler_idle_sleep": given}
+        local = airflow_local.LocalAirflow(home, metadata_db="sqlite", **kwargs)
+        local.prepare_db()
+        cfg = configparser.ConfigParser(interpolation=None)
+        cfg.read(local.write_config())
+        assert cfg.getfloat("scheduler", "scheduler_idle_sleep_time") == expected
+
+
 # --- loopback only, checked on real sockets --------------------------------------------------------
 
 
