@@ -675,6 +675,34 @@ def test_data_docs_keep_the_results_of_earlier_processes(spark, tmp_path, monkey
 
 
 @pytest.mark.slow
+def test_a_suite_is_stored_once_per_process_and_again_when_its_file_is_gone(spark, tmp_path, monkeypatch) -> None:
+    """Each audit stores its result; the suite (the same object all process long) is written on the first
+    audit, not rewritten by the next, and written again when its file was removed in between: the index
+    and the suite's page always have it."""
+    warehouse = tmp_path / "wh"
+    settings = Settings.from_env().replace(warehouse=str(warehouse), validate=True)
+    monkeypatch.setattr(validate, "_GX", None)
+    docs = warehouse / "_data_docs"
+    suite_file = docs / "_gx" / "expectations" / f"{validate.load_suite('keyword_trends', 'pandas').name}.json"
+    stamps = []
+    for i, day in enumerate(DAYS[:3]):
+        if i == 2:
+            suite_file.unlink()
+        ctx = make_context(spark=spark, settings=settings, start=day, end=day, today=day)
+        df = spark.createDataFrame(trend_rows(day, 3), schemas.load("keyword_trends").spark())
+        ctx.publish("keyword_trends", df, storage.date_partitions([day], "as_of"), StageReport("trends"))
+        assert suite_file.is_file(), i
+        stamps.append(suite_file.stat().st_mtime_ns)
+        (page,) = (docs / "validations" / "keyword_trends" / ctx.run_id).rglob("*.html")
+        assert page.name == f"as_of={day}.html"
+        assert ctx.run_id in (docs / "index.html").read_text()
+    assert stamps[1] == stamps[0]  # not rewritten by the second audit
+    assert stamps[2] != stamps[1]  # written again once removed
+    assert json.loads(suite_file.read_text())["expectations"], "the stored suite has its expectations"
+    assert list((docs / "expectations").rglob("*.html")), "the suite's page"
+
+
+@pytest.mark.slow
 def test_partition_counts_from_footers_match_the_rows_written(spark, tmp_path) -> None:
     """Rows per partition read from the Parquet footers of a real staged write, with partition values
     Spark has to escape in folder names ('/', ':', ' ', '='): the labels are those of the values."""
