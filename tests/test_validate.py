@@ -703,6 +703,37 @@ def test_a_suite_is_stored_once_per_process_and_again_when_its_file_is_gone(spar
 
 
 @pytest.mark.slow
+def test_an_index_build_loads_only_the_new_results_and_equals_a_fresh_processs(spark, tmp_path, monkeypatch) -> None:
+    """In one process, the Data Docs index of a later audit reads back only the result written since
+    the last build (GE's index builder deserializes every listed result); the page it gives is the one
+    a fresh process builds from the files."""
+    from great_expectations.data_context.store.validation_results_store import ValidationResultsStore
+
+    loads = []
+    deserialize = ValidationResultsStore.deserialize
+    monkeypatch.setattr(ValidationResultsStore, "deserialize", lambda self, value: loads.append(1) or deserialize(self, value))
+    warehouse = tmp_path / "wh"
+    settings = Settings.from_env().replace(warehouse=str(warehouse), validate=True)
+    monkeypatch.setattr(validate, "_GX", None)
+    for n, day in enumerate(DAYS[:3], start=1):
+        loads.clear()
+        ctx = make_context(spark=spark, settings=settings, start=day, end=day, today=day)
+        df = spark.createDataFrame(trend_rows(day, 3), schemas.load("keyword_trends").spark())
+        ctx.publish("keyword_trends", df, storage.date_partitions([day], "as_of"), StageReport("trends"))
+        assert len(loads) == 1, (n, len(loads))  # its own page's; the index had the n - 1 others already
+    index = warehouse / "_data_docs" / "index.html"
+    cached = index.read_text()
+    keys = validate.gx_context().site(warehouse / "_data_docs").results.list_keys()
+    assert len(keys) == 3
+    assert all(key.run_id.run_name in cached for key in keys)
+    monkeypatch.setattr(validate, "_GX", None)
+    loads.clear()
+    validate.gx_context().site(warehouse / "_data_docs").build([])  # every page and the index, from the files
+    assert len(loads) >= 3
+    assert index.read_text() == cached
+
+
+@pytest.mark.slow
 def test_partition_counts_from_footers_match_the_rows_written(spark, tmp_path) -> None:
     """Rows per partition read from the Parquet footers of a real staged write, with partition values
     Spark has to escape in folder names ('/', ':', ' ', '='): the labels are those of the values."""

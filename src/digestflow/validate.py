@@ -57,6 +57,7 @@ UNPARTITIONED = "(unpartitioned)"
 DOCS_DIR = "_data_docs"
 #: Validation results the Data Docs index lists (newest first; ~50 full runs of ten tables). GE loads each
 #: listed result to build the index: ~3.5 ms each (measured, loaded machine), so 500 keep a build near 2 s.
+#: A process keeps the results it loaded (:class:`_LoadedResults`): only its first build pays for all.
 #: Older pages stay on disk, and the ``validation_results`` table keeps the whole history.
 INDEX_LIMIT = 500
 #: Offending rows kept per failed expectation and partition (in messages and details_json).
@@ -274,6 +275,51 @@ class _Gx:
         return self._sites[key]
 
 
+class _LoadedResults:
+    """Keeps the validation results a store has deserialized (the newest ``limit``), so that an index build
+    loads only the results written since the last one.
+
+    GE's index builder reads every listed result back from its JSON (marshmallow) to show its outcome:
+    0.35-0.6 s for 169 results here, three quarters of the build (BENCHMARKS.md, session 34), paid by
+    every stage command, in the stage server by every Airflow task. A result's key names its run, run
+    time and partitions and is written once; one written again through this store is dropped from memory
+    first, and a result whose file has gone is not served from memory."""
+
+    def __init__(self, store: Any, limit: int) -> None:
+        from collections import OrderedDict
+
+        self.store, self.limit = store, limit
+        self.loaded: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.lock = threading.Lock()
+        self._get, self._set = store.get, store.set
+        store.get, store.set = self.get, self.set
+
+    def get(self, key: Any) -> Any:
+        from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
+
+        if not isinstance(key, ValidationResultIdentifier):
+            return self._get(key)
+        name = key.to_tuple()
+        with self.lock:
+            value = self.loaded.get(name)
+            if value is not None:
+                self.loaded.move_to_end(name)
+        if value is not None and self.store.has_key(key):
+            return value
+        value = self._get(key)
+        if value is not None:
+            with self.lock:
+                self.loaded[name] = value
+                while len(self.loaded) > self.limit:
+                    self.loaded.popitem(last=False)
+        return value
+
+    def set(self, key: Any, value: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            self.loaded.pop(key.to_tuple(), None)
+        return self._set(key, value, **kwargs)
+
+
 class _Site:
     """``<warehouse>/_data_docs``: GE's HTML site plus the stores it renders (``_gx/validations``,
     ``_gx/expectations``, JSON). Pages are built only for the results given to :meth:`build`; the index
@@ -292,6 +338,7 @@ class _Site:
                                   "base_directory": str(folder / "_gx" / sub)},
             })
         self.results = gx.context.stores[results]
+        _LoadedResults(self.results, 2 * INDEX_LIMIT)
         self.suites = gx.context.stores[suites]
         self._stored: dict[str, Any] = {}  # suite name -> the suite object this process last stored
         self.builder = SiteBuilder(
