@@ -703,16 +703,20 @@ def test_a_suite_is_stored_once_per_process_and_again_when_its_file_is_gone(spar
 
 
 @pytest.mark.slow
-def test_an_index_build_loads_only_the_new_results_and_equals_a_fresh_processs(spark, tmp_path, monkeypatch) -> None:
-    """In one process, the Data Docs index of a later audit reads back only the result written since
-    the last build (GE's index builder deserializes every listed result); the page it gives is the one
-    a fresh process builds from the files."""
+def test_an_index_build_reads_summaries_and_equals_ges_own_build(spark, tmp_path, monkeypatch) -> None:
+    """The Data Docs index reads each listed result as a summary (the standard library's JSON parser),
+    not through GE's deserialiser: in one process an audit deserialises only its own result (for its
+    page), a fresh process's index build none; and the index is byte for byte the one GE builds when it
+    deserialises every result itself."""
+    import contextlib
+
     from great_expectations.data_context.store.validation_results_store import ValidationResultsStore
 
     loads = []
     deserialize = ValidationResultsStore.deserialize
     monkeypatch.setattr(ValidationResultsStore, "deserialize", lambda self, value: loads.append(1) or deserialize(self, value))
     warehouse = tmp_path / "wh"
+    docs = warehouse / "_data_docs"
     settings = Settings.from_env().replace(warehouse=str(warehouse), validate=True)
     monkeypatch.setattr(validate, "_GX", None)
     for n, day in enumerate(DAYS[:3], start=1):
@@ -720,17 +724,26 @@ def test_an_index_build_loads_only_the_new_results_and_equals_a_fresh_processs(s
         ctx = make_context(spark=spark, settings=settings, start=day, end=day, today=day)
         df = spark.createDataFrame(trend_rows(day, 3), schemas.load("keyword_trends").spark())
         ctx.publish("keyword_trends", df, storage.date_partitions([day], "as_of"), StageReport("trends"))
-        assert len(loads) == 1, (n, len(loads))  # its own page's; the index had the n - 1 others already
-    index = warehouse / "_data_docs" / "index.html"
-    cached = index.read_text()
-    keys = validate.gx_context().site(warehouse / "_data_docs").results.list_keys()
+        assert len(loads) == 1, (n, len(loads))  # its own page's; the index reads summaries
+    index = docs / "index.html"
+    ours = index.read_text()
+    keys = validate.gx_context().site(docs).results.list_keys()
     assert len(keys) == 3
-    assert all(key.run_id.run_name in cached for key in keys)
-    monkeypatch.setattr(validate, "_GX", None)
+    assert all(key.run_id.run_name in ours for key in keys)
+
+    monkeypatch.setattr(validate, "_GX", None)  # a fresh process: nothing in memory
     loads.clear()
-    validate.gx_context().site(warehouse / "_data_docs").build([])  # every page and the index, from the files
-    assert len(loads) >= 3
-    assert index.read_text() == cached
+    validate.gx_context().site(docs).build([keys[0]])
+    assert len(loads) == 1  # the page asked for; the index's three results were summaries
+    assert index.read_text() == ours
+
+    monkeypatch.setattr(validate, "_GX", None)
+    monkeypatch.setattr(validate._LoadedResults, "summaries", lambda self: contextlib.nullcontext())
+    monkeypatch.setattr(validate._LoadedResults, "get", lambda self, key: self._get(key))  # nothing kept
+    loads.clear()
+    validate.gx_context().site(docs).build([])  # GE's own way: every page and the index, each result deserialised
+    assert len(loads) >= 3 + 3
+    assert index.read_text() == ours
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ can build the pages and the index once at its end (:func:`defer_docs`, :func:`bu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -36,7 +37,7 @@ import os
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -276,23 +277,42 @@ class _Gx:
 
 
 class _LoadedResults:
-    """Keeps the validation results a store has deserialized (the newest ``limit``), so that an index build
-    loads only the results written since the last one.
+    """What a process has read of a results store, so that a Data Docs index build reads little.
 
-    GE's index builder reads every listed result back from its JSON (marshmallow) to show its outcome:
-    0.35-0.6 s for 169 results here, three quarters of the build (BENCHMARKS.md, session 34), paid by
-    every stage command, in the stage server by every Airflow task. A result's key names its run, run
-    time and partitions and is written once; one written again through this store is dropped from memory
-    first, and a result whose file has gone is not served from memory."""
+    GE's index builder reads every listed result back from its JSON to show its outcome and batch:
+    deserialising one with GE's marshmallow schema costs ~3.5 ms, 0.35-0.6 s for 169 results here,
+    three quarters of a build (BENCHMARKS.md, session 34), paid by every stage command (in the stage
+    server by every Airflow task) and up to ``INDEX_LIMIT`` times. So:
+
+    - results deserialised by GE (a page build) are kept (the newest ``limit``);
+    - during an index build (:meth:`summaries`), a result not in memory is read as a *summary*: the
+      JSON parsed by the standard library (~0.1 ms) into a result with the same ``success``,
+      ``statistics``, ``meta`` and suite name and no per-expectation results, which is all the index
+      shows (tests/test_validate.py compares the page with GE's own build). Summaries are kept too.
+
+    A result's key names its run, run time and partitions, and is written once; one written again through
+    this store is dropped from memory first, and one whose file has gone is not served from memory.
+    """
 
     def __init__(self, store: Any, limit: int) -> None:
         from collections import OrderedDict
 
         self.store, self.limit = store, limit
         self.loaded: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.summarized: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self.lock = threading.Lock()
+        self.local = threading.local()
         self._get, self._set = store.get, store.set
         store.get, store.set = self.get, self.set
+
+    @contextlib.contextmanager
+    def summaries(self) -> Iterator[None]:
+        """Within: results not in memory are read as summaries (an index build's needs)."""
+        self.local.summaries = True
+        try:
+            yield
+        finally:
+            self.local.summaries = False
 
     def get(self, key: Any) -> Any:
         from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
@@ -300,23 +320,40 @@ class _LoadedResults:
         if not isinstance(key, ValidationResultIdentifier):
             return self._get(key)
         name = key.to_tuple()
+        summaries = getattr(self.local, "summaries", False)
+        kept = [self.loaded] + ([self.summarized] if summaries else [])
         with self.lock:
-            value = self.loaded.get(name)
-            if value is not None:
-                self.loaded.move_to_end(name)
+            value = next((found for cache in kept if (found := cache.get(name)) is not None), None)
         if value is not None and self.store.has_key(key):
             return value
-        value = self._get(key)
+        if summaries:
+            value, cache = self._summary(key), self.summarized
+        else:
+            value, cache = self._get(key), self.loaded
         if value is not None:
             with self.lock:
-                self.loaded[name] = value
-                while len(self.loaded) > self.limit:
-                    self.loaded.popitem(last=False)
+                cache[name] = value
+                cache.move_to_end(name)
+                while len(cache) > self.limit:
+                    cache.popitem(last=False)
         return value
+
+    def _summary(self, key: Any) -> Any:
+        from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
+
+        raw = self.store._store_backend.get(self.store.key_to_tuple(key))
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return ExpectationSuiteValidationResult(
+            success=data.get("success"), results=[], suite_name=data.get("suite_name"),
+            suite_parameters=data.get("suite_parameters"), statistics=data.get("statistics"), meta=data.get("meta"),
+        )
 
     def set(self, key: Any, value: Any, **kwargs: Any) -> Any:
         with self.lock:
             self.loaded.pop(key.to_tuple(), None)
+            self.summarized.pop(key.to_tuple(), None)
         return self._set(key, value, **kwargs)
 
 
@@ -338,7 +375,7 @@ class _Site:
                                   "base_directory": str(folder / "_gx" / sub)},
             })
         self.results = gx.context.stores[results]
-        _LoadedResults(self.results, 2 * INDEX_LIMIT)
+        self.loaded = _LoadedResults(self.results, 2 * INDEX_LIMIT)
         self.suites = gx.context.stores[suites]
         self._stored: dict[str, Any] = {}  # suite name -> the suite object this process last stored
         self.builder = SiteBuilder(
@@ -353,6 +390,13 @@ class _Site:
                 "profiling": "None",
             },
         )
+        index, build_index = self.builder.site_index_builder, self.builder.site_index_builder.build
+
+        def build_with_summaries(*args: Any, **kwargs: Any) -> Any:
+            with self.loaded.summaries():
+                return build_index(*args, **kwargs)
+
+        index.build = build_with_summaries  # the index shows each result's outcome only (_LoadedResults)
 
     def add(self, spec: SuiteSpec, suite: Any, result: Any, run_name: str, run_time: dt.datetime,
             labels: Sequence[str]) -> list[Any]:
