@@ -676,28 +676,36 @@ def test_data_docs_keep_the_results_of_earlier_processes(spark, tmp_path, monkey
 
 @pytest.mark.slow
 def test_a_suite_is_stored_once_per_process_and_again_when_its_file_is_gone(spark, tmp_path, monkeypatch) -> None:
-    """Each audit stores its result; the suite (the same object all process long) is written on the first
-    audit, not rewritten by the next, and written again when its file was removed in between: the index
-    and the suite's page always have it."""
+    """Each audit stores its result; the suite (the same object all process long) is written and its page
+    rendered on the first audit, neither again by the next, and again when the suite's file or its page
+    was removed in between: the index and the suite's page always have it."""
     warehouse = tmp_path / "wh"
     settings = Settings.from_env().replace(warehouse=str(warehouse), validate=True)
     monkeypatch.setattr(validate, "_GX", None)
     docs = warehouse / "_data_docs"
     suite_file = docs / "_gx" / "expectations" / f"{validate.load_suite('keyword_trends', 'pandas').name}.json"
-    stamps = []
-    for i, day in enumerate(DAYS[:3]):
+    stamps, page_stamps, suite_page = [], [], None
+    for i, day in enumerate(DAYS[:4]):
         if i == 2:
             suite_file.unlink()
+        if i == 3 and suite_page is not None:
+            suite_page.unlink()
         ctx = make_context(spark=spark, settings=settings, start=day, end=day, today=day)
         df = spark.createDataFrame(trend_rows(day, 3), schemas.load("keyword_trends").spark())
         ctx.publish("keyword_trends", df, storage.date_partitions([day], "as_of"), StageReport("trends"))
         assert suite_file.is_file(), i
         stamps.append(suite_file.stat().st_mtime_ns)
+        (suite_page,) = (docs / "expectations").rglob("*.html")
+        page_stamps.append(suite_page.stat().st_mtime_ns)
         (page,) = (docs / "validations" / "keyword_trends" / ctx.run_id).rglob("*.html")
         assert page.name == f"as_of={day}.html"
         assert ctx.run_id in (docs / "index.html").read_text()
     assert stamps[1] == stamps[0]  # not rewritten by the second audit
     assert stamps[2] != stamps[1]  # written again once removed
+    assert stamps[3] == stamps[2]
+    assert page_stamps[1] == page_stamps[0]  # its page not rendered again either,
+    assert page_stamps[2] != page_stamps[1]  # but with the suite stored again,
+    assert page_stamps[3] != page_stamps[2]  # or once the page was removed
     assert json.loads(suite_file.read_text())["expectations"], "the stored suite has its expectations"
     assert list((docs / "expectations").rglob("*.html")), "the suite's page"
 

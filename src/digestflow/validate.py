@@ -420,12 +420,14 @@ class _Site:
             expectation_suite_identifier=suite_key, run_id=run_id, batch_identifier=batch_label(labels)
         )
         # A suite is built once per process and table (``_Gx.suite``): written again only when it is
-        # another object or its file has gone, not once per audited table (its JSON is most of the cost).
-        if self._stored.get(spec.name) is not suite or not self.suites.has_key(suite_key):
+        # another object or its file has gone, not once per audited table (its JSON is most of the cost);
+        # its page likewise rendered again only with it, or when the page has gone.
+        kept = self._stored.get(spec.name) is suite and self.suites.has_key(suite_key)
+        if not kept:
             self.suites.set(suite_key, suite)
             self._stored[spec.name] = suite
         self.results.set(key, result)
-        return [key, suite_key]
+        return [key] if kept and self.page(suite_key).is_file() else [key, suite_key]
 
     def page(self, key: Any) -> Path:
         url = self.builder.get_resource_url(key, only_if_exists=False)
