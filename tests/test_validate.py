@@ -746,8 +746,8 @@ def test_an_index_build_reads_summaries_and_equals_ges_own_build(spark, tmp_path
     assert index.read_text() == ours
 
     monkeypatch.setattr(validate, "_GX", None)
-    monkeypatch.setattr(validate._LoadedResults, "summaries", lambda self: contextlib.nullcontext())
-    monkeypatch.setattr(validate._LoadedResults, "get", lambda self, key: self._get(key))  # nothing kept
+    monkeypatch.setattr(validate._ResultSummaries, "summaries", lambda self: contextlib.nullcontext())
+    monkeypatch.setattr(validate._ResultSummaries, "get", lambda self, key: self._get(key))  # nothing kept
     loads.clear()
     validate.gx_context().site(docs).build([])  # GE's own way: every page and the index, each result deserialised
     assert len(loads) >= 3 + 3

@@ -56,9 +56,9 @@ log = logging.getLogger("digestflow.validate")
 SEVERITIES = ("critical", "warning")
 UNPARTITIONED = "(unpartitioned)"
 DOCS_DIR = "_data_docs"
-#: Validation results the Data Docs index lists (newest first; ~50 full runs of ten tables). GE loads each
-#: listed result to build the index: ~3.5 ms each (measured, loaded machine), so 500 keep a build near 2 s.
-#: A process keeps the results it loaded (:class:`_LoadedResults`): only its first build pays for all.
+#: Validation results the Data Docs index lists (newest first; ~50 full runs of ten tables). The index
+#: builder reads each listed result back (as a summary, ~0.1 ms: :class:`_ResultSummaries`; through GE's own
+#: deserialiser it was ~3.5 ms, 500 near 2 s): the limit bounds that and the page's length.
 #: Older pages stay on disk, and the ``validation_results`` table keeps the whole history.
 INDEX_LIMIT = 500
 #: Offending rows kept per failed expectation and partition (in messages and details_json).
@@ -276,29 +276,26 @@ class _Gx:
         return self._sites[key]
 
 
-class _LoadedResults:
-    """What a process has read of a results store, so that a Data Docs index build reads little.
+class _ResultSummaries:
+    """Summaries of a results store's results, for a Data Docs index build that reads little.
 
     GE's index builder reads every listed result back from its JSON to show its outcome and batch:
     deserialising one with GE's marshmallow schema costs ~3.5 ms, 0.35-0.6 s for 169 results here,
     three quarters of a build (BENCHMARKS.md, session 34), paid by every stage command (in the stage
-    server by every Airflow task) and up to ``INDEX_LIMIT`` times. So:
-
-    - results deserialised by GE (a page build) are kept (the newest ``limit``);
-    - during an index build (:meth:`summaries`), a result not in memory is read as a *summary*: the
-      JSON parsed by the standard library (~0.1 ms) into a result with the same ``success``,
-      ``statistics``, ``meta`` and suite name and no per-expectation results, which is all the index
-      shows (tests/test_validate.py compares the page with GE's own build). Summaries are kept too.
-
-    A result's key names its run, run time and partitions, and is written once; one written again through
-    this store is dropped from memory first, and one whose file has gone is not served from memory.
+    server by every Airflow task) and up to ``INDEX_LIMIT`` times. During an index build
+    (:meth:`summaries`) a result is read instead as a *summary*: the JSON parsed by the standard library
+    (~0.1 ms) into a result with the same ``success``, ``statistics``, ``meta`` and suite name and no
+    per-expectation results, which is all the index shows (tests/test_validate.py compares the page with
+    GE's own build). A process keeps the newest ``limit`` summaries (a few kB each: the stage server's
+    later builds read only new results). A result's key names its run, run time and partitions and is
+    written once; one written again through this store is dropped from memory first, and one whose file
+    has gone is not served from memory. Pages (every other read) go through GE's own deserialiser.
     """
 
     def __init__(self, store: Any, limit: int) -> None:
         from collections import OrderedDict
 
         self.store, self.limit = store, limit
-        self.loaded: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self.summarized: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self.lock = threading.Lock()
         self.local = threading.local()
@@ -307,7 +304,7 @@ class _LoadedResults:
 
     @contextlib.contextmanager
     def summaries(self) -> Iterator[None]:
-        """Within: results not in memory are read as summaries (an index build's needs)."""
+        """Within (on this thread): results are read as summaries, an index build's needs."""
         self.local.summaries = True
         try:
             yield
@@ -317,25 +314,19 @@ class _LoadedResults:
     def get(self, key: Any) -> Any:
         from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
 
-        if not isinstance(key, ValidationResultIdentifier):
+        if not (getattr(self.local, "summaries", False) and isinstance(key, ValidationResultIdentifier)):
             return self._get(key)
         name = key.to_tuple()
-        summaries = getattr(self.local, "summaries", False)
-        kept = [self.loaded] + ([self.summarized] if summaries else [])
         with self.lock:
-            value = next((found for cache in kept if (found := cache.get(name)) is not None), None)
-        if value is not None and self.store.has_key(key):
-            return value
-        if summaries:
-            value, cache = self._summary(key), self.summarized
-        else:
-            value, cache = self._get(key), self.loaded
+            value = self.summarized.get(name)
+        if value is None or not self.store.has_key(key):
+            value = self._summary(key)
         if value is not None:
             with self.lock:
-                cache[name] = value
-                cache.move_to_end(name)
-                while len(cache) > self.limit:
-                    cache.popitem(last=False)
+                self.summarized[name] = value
+                self.summarized.move_to_end(name)
+                while len(self.summarized) > self.limit:
+                    self.summarized.popitem(last=False)
         return value
 
     def _summary(self, key: Any) -> Any:
@@ -352,7 +343,6 @@ class _LoadedResults:
 
     def set(self, key: Any, value: Any, **kwargs: Any) -> Any:
         with self.lock:
-            self.loaded.pop(key.to_tuple(), None)
             self.summarized.pop(key.to_tuple(), None)
         return self._set(key, value, **kwargs)
 
@@ -375,7 +365,7 @@ class _Site:
                                   "base_directory": str(folder / "_gx" / sub)},
             })
         self.results = gx.context.stores[results]
-        self.loaded = _LoadedResults(self.results, 2 * INDEX_LIMIT)
+        self.result_summaries = _ResultSummaries(self.results, 2 * INDEX_LIMIT)
         self.suites = gx.context.stores[suites]
         self._stored: dict[str, Any] = {}  # suite name -> the suite object this process last stored
         self.builder = SiteBuilder(
@@ -393,10 +383,10 @@ class _Site:
         index, build_index = self.builder.site_index_builder, self.builder.site_index_builder.build
 
         def build_with_summaries(*args: Any, **kwargs: Any) -> Any:
-            with self.loaded.summaries():
+            with self.result_summaries.summaries():
                 return build_index(*args, **kwargs)
 
-        index.build = build_with_summaries  # the index shows each result's outcome only (_LoadedResults)
+        index.build = build_with_summaries  # the index shows each result's outcome only (_ResultSummaries)
 
     def add(self, spec: SuiteSpec, suite: Any, result: Any, run_name: str, run_time: dt.datetime,
             labels: Sequence[str]) -> list[Any]:
