@@ -74,30 +74,34 @@ def _backfill(local: LocalAirflow, first: dt.date, last: dt.date, dag_id: str = 
         time.sleep(1)  # the wall time is read to the second
 
 
+def _backfill_runs(local: LocalAirflow, dag_id: str) -> list[tuple[dict, list[dict]]]:
+    """The DAG's backfill runs, each with its task instances (REST API)."""
+    runs = local.api("GET", f"/dags/{dag_id}/dagRuns?run_type=backfill&limit=1000")["dag_runs"]
+    return [(run, local.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances?limit=100")["task_instances"])
+            for run in runs]
+
+
 def _task_seconds(local: LocalAirflow, dag_id: str) -> tuple[dict[str, float], list[str]]:
     """Seconds per task id summed over the DAG's backfill runs (start to end of each task), and the
     backfill runs that did not succeed."""
-    runs = local.api("GET", f"/dags/{dag_id}/dagRuns?run_type=backfill&limit=1000")["dag_runs"]
+    runs = _backfill_runs(local, dag_id)
     per_task: dict[str, float] = {}
-    for run in runs:
-        tis = local.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances?limit=100")["task_instances"]
+    for _, tis in runs:
         for ti in tis:
             per_task[ti["task_id"]] = per_task.get(ti["task_id"], 0.0) + float(ti.get("duration") or 0.0)
-    return per_task, [r["dag_run_id"] for r in runs if r["state"] != "success"]
+    return per_task, [run["dag_run_id"] for run, _ in runs if run["state"] != "success"]
 
 
 def _backfill_breakdown(local: LocalAirflow, dag_id: str = "digest_daily") -> list[tuple[str, float, str]]:
     """Where a backfilled digest's seconds go: each task's mean run time over the runs that ran a stage
-    (a digest), and the mean of what the run's wall time adds to its tasks' (the scheduler's hand-overs:
-    queueing, starting, noticing the end)."""
+    (a digest), the mean of what the run's wall time adds to its tasks' (the scheduler's hand-overs:
+    queueing, starting, noticing the end), and the mean wall of the runs without a digest."""
     def seconds(a: str | None, b: str | None) -> float:
         return (dt.datetime.fromisoformat(b) - dt.datetime.fromisoformat(a)).total_seconds() if a and b else 0.0
 
-    runs = local.api("GET", f"/dags/{dag_id}/dagRuns?run_type=backfill&limit=1000")["dag_runs"]
     per_task: dict[str, list[float]] = {}
     handovers, skipped = [], []
-    for run in runs:
-        tis = local.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances?limit=100")["task_instances"]
+    for run, tis in _backfill_runs(local, dag_id):
         ran = [ti for ti in tis if ti["state"] == "success" and ti.get("start_date") and ti.get("end_date")]
         if len(ran) < 2:  # a weekend: the sensor skipped the run
             skipped.append(seconds(run["start_date"], run["end_date"]))

@@ -221,7 +221,7 @@ def test_local_and_compose_deployments_use_the_same_metadata_db_settings(tmp_pat
 
 def test_local_and_compose_schedulers_sleep_as_long_after_an_idle_loop(tmp_path):
     """The hand-over delay between tasks is the scheduler's idle sleep: both deployments set the same
-    value, and ``--idle-sleep`` reaches the airflow.cfg the components read."""
+    value, and the deployment's setting (``--idle-sleep``) reaches the airflow.cfg the components read."""
     import configparser
 
     import yaml

@@ -28,7 +28,6 @@ can build the pages and the index once at its end (:func:`defer_docs`, :func:`bu
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import json
@@ -37,7 +36,7 @@ import os
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,7 +56,7 @@ SEVERITIES = ("critical", "warning")
 UNPARTITIONED = "(unpartitioned)"
 DOCS_DIR = "_data_docs"
 #: Validation results the Data Docs index lists (newest first; ~50 full runs of ten tables). The index
-#: builder reads each listed result back (as a summary, ~0.1 ms: :class:`_ResultSummaries`; through GE's own
+#: builder reads each listed result back (as a summary, ~0.1 ms: :func:`_result_summary`; through GE's own
 #: deserialiser it was ~3.5 ms, 500 near 2 s): the limit bounds that and the page's length.
 #: Older pages stay on disk, and the ``validation_results`` table keeps the whole history.
 INDEX_LIMIT = 500
@@ -276,75 +275,25 @@ class _Gx:
         return self._sites[key]
 
 
-class _ResultSummaries:
-    """Summaries of a results store's results, for a Data Docs index build that reads little.
+def _result_summary(value: Any) -> Any:
+    """A stored validation result as a *summary*, for the Data Docs index.
 
-    GE's index builder reads every listed result back from its JSON to show its outcome and batch:
-    deserialising one with GE's marshmallow schema costs ~3.5 ms, 0.35-0.6 s for 169 results here,
-    three quarters of a build (BENCHMARKS.md, session 34), paid by every stage command (in the stage
-    server by every Airflow task) and up to ``INDEX_LIMIT`` times. During an index build
-    (:meth:`summaries`) a result is read instead as a *summary*: the JSON parsed by the standard library
+    GE's index builder reads every listed result back to show its outcome and batch: through GE's own
+    deserialiser (marshmallow) that is ~3.5 ms a result, 0.35-0.6 s for 169 results here, three quarters
+    of a build (BENCHMARKS.md, session 34), paid by every stage command (in the stage server by every
+    Airflow task) and up to ``INDEX_LIMIT`` times. The summary is the JSON parsed by the standard library
     (~0.1 ms) into a result with the same ``success``, ``statistics``, ``meta`` and suite name and no
     per-expectation results, which is all the index shows (tests/test_validate.py compares the page with
-    GE's own build). A process keeps the newest ``limit`` summaries (a few kB each: the stage server's
-    later builds read only new results). A result's key names its run, run time and partitions and is
-    written once; one written again through this store is dropped from memory first, and one whose file
-    has gone is not served from memory. Pages (every other read) go through GE's own deserialiser.
+    GE's own build). The index reads the results through a second store on the same folder whose
+    deserialiser is this (:class:`_Site`); pages go through GE's own.
     """
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
 
-    def __init__(self, store: Any, limit: int) -> None:
-        from collections import OrderedDict
-
-        self.store, self.limit = store, limit
-        self.summarized: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-        self.lock = threading.Lock()
-        self.local = threading.local()
-        self._get, self._set = store.get, store.set
-        store.get, store.set = self.get, self.set
-
-    @contextlib.contextmanager
-    def summaries(self) -> Iterator[None]:
-        """Within (on this thread): results are read as summaries, an index build's needs."""
-        self.local.summaries = True
-        try:
-            yield
-        finally:
-            self.local.summaries = False
-
-    def get(self, key: Any) -> Any:
-        from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
-
-        if not (getattr(self.local, "summaries", False) and isinstance(key, ValidationResultIdentifier)):
-            return self._get(key)
-        name = key.to_tuple()
-        with self.lock:
-            value = self.summarized.get(name)
-        if value is None or not self.store.has_key(key):
-            value = self._summary(key)
-        if value is not None:
-            with self.lock:
-                self.summarized[name] = value
-                self.summarized.move_to_end(name)
-                while len(self.summarized) > self.limit:
-                    self.summarized.popitem(last=False)
-        return value
-
-    def _summary(self, key: Any) -> Any:
-        from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
-
-        raw = self.store._store_backend.get(self.store.key_to_tuple(key))
-        if not raw:
-            return None
-        data = json.loads(raw)
-        return ExpectationSuiteValidationResult(
-            success=data.get("success"), results=[], suite_name=data.get("suite_name"),
-            suite_parameters=data.get("suite_parameters"), statistics=data.get("statistics"), meta=data.get("meta"),
-        )
-
-    def set(self, key: Any, value: Any, **kwargs: Any) -> Any:
-        with self.lock:
-            self.summarized.pop(key.to_tuple(), None)
-        return self._set(key, value, **kwargs)
+    data = json.loads(value) if isinstance(value, (str, bytes)) else value
+    return ExpectationSuiteValidationResult(
+        success=data.get("success"), results=[], suite_name=data.get("suite_name"),
+        suite_parameters=data.get("suite_parameters"), statistics=data.get("statistics"), meta=data.get("meta"),
+    )
 
 
 class _Site:
@@ -356,8 +305,9 @@ class _Site:
         from great_expectations.render.renderer.site_builder import SiteBuilder
 
         self.folder = folder
-        results, suites = f"{name}_results", f"{name}_suites"
+        results, suites, summaries = f"{name}_results", f"{name}_suites", f"{name}_summaries"
         for store, cls, sub in ((results, "ValidationResultsStore", "validations"),
+                                (summaries, "ValidationResultsStore", "validations"),
                                 (suites, "ExpectationsStore", "expectations")):
             gx.context.add_store(store, {
                 "class_name": cls,
@@ -365,7 +315,7 @@ class _Site:
                                   "base_directory": str(folder / "_gx" / sub)},
             })
         self.results = gx.context.stores[results]
-        self.result_summaries = _ResultSummaries(self.results, 2 * INDEX_LIMIT)
+        gx.context.stores[summaries].deserialize = _result_summary  # the same files, read for the index
         self.suites = gx.context.stores[suites]
         self._stored: dict[str, Any] = {}  # suite name -> the suite object this process last stored
         self.builder = SiteBuilder(
@@ -380,13 +330,9 @@ class _Site:
                 "profiling": "None",
             },
         )
-        index, build_index = self.builder.site_index_builder, self.builder.site_index_builder.build
-
-        def build_with_summaries(*args: Any, **kwargs: Any) -> Any:
-            with self.result_summaries.summaries():
-                return build_index(*args, **kwargs)
-
-        index.build = build_with_summaries  # the index shows each result's outcome only (_ResultSummaries)
+        # The index reads the listed results (GE's index builder names its store in ``source_stores``)
+        # through the summaries store: it shows each result's outcome only (:func:`_result_summary`).
+        self.builder.site_index_builder.source_stores["validations"] = summaries
 
     def add(self, spec: SuiteSpec, suite: Any, result: Any, run_name: str, run_time: dt.datetime,
             labels: Sequence[str]) -> list[Any]:
