@@ -241,6 +241,26 @@ def test_local_and_compose_schedulers_sleep_as_long_after_an_idle_loop(tmp_path)
         assert cfg.getfloat("scheduler", "scheduler_idle_sleep_time") == expected
 
 
+
+def test_local_and_compose_workers_wait_at_most_a_second_for_an_exited_task(tmp_path):
+    """A task's supervisor waits up to ``[workers] min_heartbeat_interval`` for a task process that has
+    closed its sockets but not yet exited: both deployments set it below Airflow's 5 s, and the value
+    reaches the airflow.cfg the components read (the running deployment: tests/test_airflow_e2e.py)."""
+    import configparser
+
+    import yaml
+
+    compose = yaml.safe_load((airflow_local.REPO / "docker-compose.yml").read_text())
+    for service in ("airflow-scheduler", "airflow-apiserver"):
+        env = compose["services"][service]["environment"]
+        assert int(env["AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"]) == airflow_local.MIN_HEARTBEAT_INTERVAL
+    assert airflow_local.MIN_HEARTBEAT_INTERVAL < 5  # Airflow's default
+    local = airflow_local.LocalAirflow(tmp_path / "home", metadata_db="sqlite")
+    local.prepare_db()
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(local.write_config())
+    assert cfg.getint("workers", "min_heartbeat_interval") == airflow_local.MIN_HEARTBEAT_INTERVAL
+
 # --- loopback only, checked on real sockets --------------------------------------------------------
 
 

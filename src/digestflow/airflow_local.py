@@ -80,6 +80,14 @@ PARALLELISM = {"postgres": 4, "sqlite": 2}
 #: deployment then uses 22 % of one core instead of 8.5 % (0.5 s: 13 %): BENCHMARKS.md, session 34.
 #: ``--idle-sleep 1`` (``AIRFLOW_IDLE_SLEEP``) restores Airflow's default; docker-compose uses the same value.
 SCHEDULER_IDLE_SLEEP = 0.2
+#: ``[workers] min_heartbeat_interval``: also the longest a task's supervisor (the executor worker) waits
+#: in one ``select`` for its task process. When the process closes its sockets before it has fully
+#: exited (two tasks in five here), the supervisor finds it still running, has nothing
+#: left to wait on, and sleeps this long before it reaps it and reports a skipped state or frees the
+#: worker slot: Airflow's default 5 s made a weekend run 6.2 s instead of 1.1 and left digest tasks
+#: queued behind stalled workers. 1 s (the smallest whole value) bounds that; a running task then
+#: heartbeats once a second instead of every 5 s (BENCHMARKS.md, session 35). docker-compose the same.
+MIN_HEARTBEAT_INTERVAL = 1
 
 
 class _NotOurs:
@@ -221,6 +229,7 @@ class LocalAirflow:
             },
             "database": database,
             "scheduler": {"scheduler_idle_sleep_time": str(self.scheduler_idle_sleep)},
+            "workers": {"min_heartbeat_interval": str(MIN_HEARTBEAT_INTERVAL)},
             "api": {
                 "host": "127.0.0.1", "port": str(self.port), "workers": "1", "base_url": self.url,
                 "secret_key": state["api_secret_key"],
