@@ -54,7 +54,7 @@ def test_summarize_days_counts_new_repeated_code_and_validation(spark):
         ],
         VALIDATION_COLS,
     )
-    out = summarize_days(papers, papers.select("paper_id", "digest_date"), rejects, validations, D1, D3)
+    out = summarize_days(papers, rejects, validations, D1, D3)
     assert out.columns == schemas.load("daily_summary").names
     got = {r["digest_date"]: r.asDict() for r in out.collect()}
     assert sorted(got) == [D1, D2, D3]

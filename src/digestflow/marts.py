@@ -37,7 +37,6 @@ def _finish(df: DataFrame, table: str) -> DataFrame:
 
 def summarize_days(
     papers: DataFrame,
-    history: DataFrame,
     rejects: DataFrame,
     validations: DataFrame,
     start: dt.date,
@@ -45,8 +44,8 @@ def summarize_days(
 ) -> DataFrame:
     """``daily_summary`` rows for digest dates in [start, end] that have papers, rejects or validations.
 
-    ``history`` is ``(paper_id, digest_date)`` of every date up to ``end`` (earlier dates decide what
-    is new); ``validations`` is ``validation_results`` (or an empty frame with at least its
+    ``papers`` holds every date up to ``end``: the range's rows are summarised, earlier dates decide
+    what is new; ``validations`` is ``validation_results`` (or an empty frame with at least its
     ``table_name, partition, suite, success, validated_at, run_id`` columns).
     """
     from pyspark.sql import Window
@@ -55,19 +54,20 @@ def summarize_days(
     def in_range(df: DataFrame) -> DataFrame:
         return df.where(F.col("digest_date").between(F.lit(start), F.lit(end)))
 
-    first_seen = history.groupBy("paper_id").agg(F.min("digest_date").alias("first_seen"))
+    # A paper's first date over the history, beside each of its rows: one scan and one shuffle of papers
+    # (a group-by joined back read papers twice and shuffled both sides; BENCHMARKS.md, session 35).
+    first_seen = F.min("digest_date").over(Window.partitionBy("paper_id"))
     has_code = F.exists("urls", lambda u: u.rlike(CODE_LINK))
     # Papers and rejects of the range as one frame, aggregated once per date: a reject row has no paper
     # (its paper columns are NULL, which count() and avg() skip), so one group-by gives the paper,
     # reject and digest counts that were three aggregations and two full joins (BENCHMARKS.md, session 26).
     paper_rows = (
-        in_range(papers)
-        .join(first_seen, "paper_id", "left")
+        in_range(papers.withColumn("first_seen", first_seen))
         .select(
             "digest_date",
             "digest_id",
             "paper_id",
-            F.least(F.coalesce("first_seen", "digest_date"), "digest_date").alias("first_seen"),
+            "first_seen",
             "n_words",
             F.col("abstract_truncated").cast("double").alias("truncated"),
             has_code.cast("double").alias("with_code"),

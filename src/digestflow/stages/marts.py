@@ -38,8 +38,7 @@ def run(ctx: RunContext, _params: Any) -> StageReport:
         # partition paths: summarize_days needs every earlier date of papers anyway.
         papers = ctx.read("papers").where(F.col("digest_date") <= F.lit(last))
         rejects = ctx.read("rejects").where(F.col("digest_date").between(F.lit(first), F.lit(last)))
-        history = papers.select("paper_id", "digest_date")
-        summary = summarize_days(papers, history, rejects, ctx.read("validation_results"), first, last)
+        summary = summarize_days(papers, rejects, ctx.read("validation_results"), first, last)
         # An owned partition the run wrote nothing for is removed: so are the old layout's date folders.
         owned: list[dict[str, Any]] = [{"digest_date": d} for d in legacy] + [{"month": m} for m in months]
         # Row counts are those published (Parquet footers): no count job over the marts.
