@@ -67,7 +67,7 @@ def stage_seconds(output: str) -> dict[str, float]:
 
 
 def wait_for_server(state: Path, proc: subprocess.Popen[bytes], timeout: float = 300.0) -> None:
-    from digestflow.server import ping
+    from digestflow.client import ping
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -210,7 +210,7 @@ def test_minilm_without_the_neural_extra_says_how_to_install_it(tmp_path: Path) 
 #: Layer of each module (docs/architecture.md "Layers"); a module may import (at any depth, including
 #: inside functions) only modules of its own layer or of the layers listed for it.
 LAYERS = {
-    "entry": ["cli", "submit", "server", "session"],
+    "entry": ["cli", "client", "submit", "server", "session"],
     "assembly": ["runner"],
     "declarations": ["stages"],
     "transforms": ["ingest", "parsing", "landing", "terms", "embed", "trends", "acronyms", "evidence", "erank", "marts"],

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from digestflow import server
+from digestflow import client, server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -60,7 +60,7 @@ def stage_server(corpus, tmp_path_factory):
     )
     try:
         deadline = time.monotonic() + 600  # a JVM start on a loaded 2-core machine can take minutes
-        while not server.ping(state):
+        while not client.ping(state):
             assert proc.poll() is None, (root / "server.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "stage server not answering after 600 s"
             time.sleep(1)
@@ -92,7 +92,7 @@ def _rows(warehouse: Path, table: str) -> list[tuple]:
 def test_state_file_is_private_and_answers_ping(stage_server):
     state, _, proc, _ = stage_server
     assert state.stat().st_mode & 0o777 == 0o600
-    reply = server.ping(state)
+    reply = client.ping(state)
     assert reply["master"] == MASTER
     assert reply["pid"] == proc.pid
 
@@ -155,7 +155,7 @@ def test_a_wrong_token_is_refused(stage_server, tmp_path):
     state, *_ = stage_server
     forged = tmp_path / "forged.json"
     forged.write_text(json.dumps({**json.loads(state.read_text()), "token": "not-the-token"}))
-    assert server.ping(forged) is None
+    assert client.ping(forged) is None
     out = _client(["ingest", "--date", "2025-03-12"], {**os.environ, "DIGESTFLOW_SERVER": str(forged),
                                                       "SPARK_MASTER": MASTER})
     assert out.returncode == 2
@@ -166,13 +166,13 @@ def test_a_client_that_leaves_cancels_its_command_and_the_server_goes_on(stage_s
     state, _, proc, log = stage_server
     landing, truth = corpus
     env = _env(landing, tmp_path / "wh", state)
-    client = subprocess.Popen([str(BIN / "digestflow"), "run", "--start", "2025-03-10", "--end", "2025-03-14"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    first = client.stderr.readline()  # the server's first words: it has started the command
+    leaving = subprocess.Popen([str(BIN / "digestflow"), "run", "--start", "2025-03-10", "--end", "2025-03-14"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = leaving.stderr.readline()  # the server's first words: it has started the command
     assert first.startswith(f"[stage server pid {proc.pid}"), first
     time.sleep(2)
-    client.kill()
-    client.wait()
+    leaving.kill()
+    leaving.wait()
     after = _client(["ingest", "--date", DAY.isoformat()], _env(landing, tmp_path / "wh2", state))
     assert after.returncode == 0, after.stderr[-3000:]
     assert f"ingest: 1 in, {truth[DAY]} out" in after.stdout
@@ -184,23 +184,50 @@ def test_a_client_that_leaves_cancels_its_command_and_the_server_goes_on(stage_s
 
 
 def test_the_client_runs_the_command_itself_when_the_server_cannot(tmp_path, monkeypatch, capsys):
-    """No state file, a dead address, another master, a non-Spark command: delegate declines (None)."""
+    """No state file, a dead address, a non-Spark command, help: delegate declines (None)."""
     monkeypatch.setenv("SPARK_MASTER", MASTER)
     monkeypatch.setenv("DIGESTFLOW_SERVER", str(tmp_path / "missing.json"))
-    assert server.delegate(["ingest", "--date", "2025-03-12"]) is None
+    assert client.delegate(["ingest", "--date", "2025-03-12"]) is None
     assert "no stage server state" in capsys.readouterr().err
 
     from digestflow.airflow_local import free_port
 
     dead = tmp_path / "dead.json"
-    dead.write_text(json.dumps({"host": "127.0.0.1", "port": free_port(), "token": "t", "master": MASTER}))
+    dead.write_text(json.dumps({"host": "127.0.0.1", "port": free_port(), "token": "t", "master": MASTER,
+                                "commands": ["ingest"]}))
     monkeypatch.setenv("DIGESTFLOW_SERVER", str(dead))
-    assert server.delegate(["ingest", "--date", "2025-03-12"]) is None
+    assert client.delegate(["ingest", "--date", "2025-03-12"]) is None
     assert "not answering" in capsys.readouterr().err
-    assert server.delegate(["ingest", "--master", "local[1]", "--date", "2025-03-12"]) is None
+    assert client.delegate(["sql", "SELECT 1"]) is None  # not a command the state lists: no connection
+    assert client.delegate(["ingest", "--help"]) is None
+    assert capsys.readouterr().err == ""
+
+
+def test_the_server_declines_a_command_for_another_master_and_the_client_runs_it(stage_server, monkeypatch, capsys):
+    """The live server reads the master a command wants (its --master, else the client's SPARK_MASTER)
+    and declines another one at once; the client says so and runs the command itself."""
+    state, _, _, _ = stage_server
+    monkeypatch.setenv("DIGESTFLOW_SERVER", str(state))
+    monkeypatch.setenv("SPARK_MASTER", MASTER)
+    assert client.delegate(["ingest", "--master", "local[1]", "--date", "2025-03-12"]) is None
+    assert f"the stage server runs {MASTER}, this command wants local[1]" in capsys.readouterr().err
+    monkeypatch.setenv("SPARK_MASTER", "local[1]")
+    assert client.delegate(["ingest", "--date", "2025-03-12"]) is None
     assert "this command wants local[1]" in capsys.readouterr().err
-    assert server.delegate(["sql", "SELECT 1"]) is None
-    assert server.delegate(["ingest", "--help"]) is None
+    assert "ingest" in json.loads(state.read_text())["commands"]
+
+
+def test_the_console_script_hands_a_command_over_without_importing_the_cli(stage_server, corpus, tmp_path):
+    """A served command costs the client the standard library only (the point of digestflow.client):
+    Python's own import log of the real console script shows no click, no CLI, no stage registry."""
+    state, _, proc, _ = stage_server
+    env = {**_env(corpus[0], tmp_path / "wh", state), "PYTHONPROFILEIMPORTTIME": "1"}
+    out = _client(["ingest", "--date", DAY.isoformat()], env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"[stage server pid {proc.pid}" in out.stderr  # it ran on the server
+    imported = {line.rsplit("|", 1)[1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert "digestflow.client" in imported
+    assert not {"click", "digestflow.cli", "digestflow.stages", "digestflow.pipeline", "pyspark"} & imported
 
 
 def test_request_env_replaces_only_digestflow_settings_and_restores_them(tmp_path, monkeypatch):

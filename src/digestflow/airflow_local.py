@@ -353,7 +353,7 @@ class LocalAirflow:
             return False
 
     def _stage_server_answers(self) -> bool:
-        from digestflow.server import ping
+        from digestflow.client import ping
 
         return ping(self.stage_server_state) is not None
 

@@ -528,16 +528,10 @@ def run_command(argv: list[str]) -> int:
 
 
 def entry() -> None:
-    """The ``digestflow`` console script: a Spark command goes to the stage server when
-    ``DIGESTFLOW_SERVER`` names one that answers (see :mod:`digestflow.server`), else runs here."""
-    argv = sys.argv[1:]
-    if os.environ.get("DIGESTFLOW_SERVER"):
-        from digestflow.server import delegate
+    """``python -m digestflow.cli``: the console script's path (:func:`digestflow.client.entry`)."""
+    from digestflow.client import entry as client_entry
 
-        code = delegate(argv)
-        if code is not None:
-            sys.exit(code)
-    main()
+    client_entry()
 
 
 if __name__ == "__main__":

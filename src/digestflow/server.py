@@ -12,12 +12,15 @@ imports) in the client, and the stages use SparkContext-level calls and Great Ex
 source, which Connect sessions do not offer. Here the stage runs the classic code path unchanged, in
 the server's Python, as ``digestflow run`` does; the protocol is the command line.
 
-Protocol (newline-delimited JSON over TCP on 127.0.0.1): the client sends
-``{"token", "argv", "env", "cwd"}``; the server answers with ``{"out": text}`` and ``{"err": text}``
-lines as the command prints, then ``{"exit": code}``. ``env`` carries the client's ``DIGESTFLOW_*``
+Protocol (newline-delimited JSON over TCP on 127.0.0.1): the client (:mod:`digestflow.client`, the
+console script) sends ``{"token", "argv", "env", "cwd"}``; the server answers with ``{"out": text}`` and
+``{"err": text}`` lines as the command prints, then ``{"exit": code}`` — or at once with
+``{"decline": reason}`` for a command it does not run (another Spark master, help), which the client
+then runs itself. ``env`` carries the client's ``DIGESTFLOW_*``
 and ``SPARK_MASTER`` variables, applied for that command only. Commands run one at a time (the local
 app already uses every core); a client that disconnects cancels its command's Spark jobs. The address
-and a random token are in a state file (mode 0600) whose path clients find in ``DIGESTFLOW_SERVER``;
+and a random token (and the commands it runs) are in a state file (mode 0600) whose path clients find in
+``DIGESTFLOW_SERVER``;
 when that file is missing or the server does not answer, the client runs the command itself.
 
     digestflow serve --state data/stage-server.json      # until SIGTERM / Ctrl-C
@@ -39,19 +42,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from digestflow.client import FORWARDED_PREFIXES, SERVER_ENV, command_of
 from digestflow.session import share
 from digestflow.stages import STAGES
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-#: Commands the server runs (every command that starts Spark: each stage's, run, validate). Others
-#: always run in the client.
+#: Commands the server runs (every command that starts Spark: each stage's, run, validate), listed in
+#: its state file for clients. Others always run in the client.
 SERVED = frozenset({"run", "validate", *STAGES})
-#: Environment variables a client forwards; they replace the server's own for that command.
-FORWARDED_PREFIXES = ("DIGESTFLOW_", "SPARK_MASTER", "GX_")
-#: Not forwarded: the client's pointer to this server (the server never calls itself).
-SERVER_ENV = "DIGESTFLOW_SERVER"
 
 _session: SparkSession | None = None
 _lock = threading.Lock()
@@ -141,6 +141,10 @@ class _Handler(socketserver.StreamRequestHandler):
             conn.send({"master": self.server.master, "pid": os.getpid(), "exit": 0})
             return
         argv = [str(a) for a in request.get("argv", [])]
+        reason = self.server.declines(argv, request.get("env", {}))
+        if reason is not None:  # the client runs it itself
+            conn.send({"decline": reason})
+            return
         running, done = threading.Event(), threading.Event()
         threading.Thread(target=self._watch, args=(conn, running, done), daemon=True).start()
         with _lock:  # one command at a time: the local app already uses every core
@@ -178,6 +182,16 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def declines(self, argv: list[str], env: dict[str, str]) -> str | None:
+        """Why this server does not run ``argv`` (``""``: not a command it runs, say nothing), or None.
+        The master the command wants comes from its ``--master`` or the client's forwarded settings."""
+        if command_of(argv) not in SERVED or "--help" in argv or "-h" in argv:
+            return ""
+        wanted = _requested_master(argv, env)
+        if wanted != self.master:
+            return f"the stage server runs {self.master}, this command wants {wanted}"
+        return None
+
     def __init__(self, port: int, token: str, master: str, dispatch: Callable[[list[str]], int]) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.token, self.master, self.dispatch = token, master, dispatch
@@ -213,7 +227,7 @@ def serve(state_file: Path, port: int, master: str | None, dispatch: Callable[[l
     tmp.touch(mode=0o600)
     tmp.write_text(json.dumps({
         "host": "127.0.0.1", "port": server.server_address[1], "token": server.token,
-        "master": master, "pid": os.getpid(),
+        "master": master, "pid": os.getpid(), "commands": sorted(SERVED),
     }))
     os.replace(tmp, state_file)
 
@@ -236,15 +250,11 @@ def serve(state_file: Path, port: int, master: str | None, dispatch: Callable[[l
         share(None)
 
 
-# --- client -------------------------------------------------------------------------------------
+# --- the client's side (digestflow.client) -------------------------------------------------------
 
 
-def _command_of(argv: list[str]) -> str | None:
-    """The subcommand of a ``digestflow`` command line (skipping the group's own options)."""
-    return next((a for a in argv if not a.startswith("-")), None)
-
-
-def _requested_master(argv: list[str]) -> str:
+def _requested_master(argv: list[str], env: dict[str, str]) -> str:
+    """The Spark master a command line wants: its ``--master``, else the client's settings."""
     from digestflow.settings import Settings
 
     for i, arg in enumerate(argv):
@@ -252,71 +262,4 @@ def _requested_master(argv: list[str]) -> str:
             return argv[i + 1]
         if arg.startswith("--master="):
             return arg.split("=", 1)[1]
-    return Settings.from_env().spark_master
-
-
-def _connect(state: dict[str, Any], timeout: float = 5.0) -> socket.socket:
-    return socket.create_connection((state["host"], int(state["port"])), timeout=timeout)
-
-
-def _read_state(path: str) -> dict[str, Any] | None:
-    try:
-        return dict(json.loads(Path(path).read_text()))
-    except (OSError, ValueError):
-        return None
-
-
-def ping(state_file: str | Path) -> dict[str, Any] | None:
-    """The server's master and pid if it answers, else None."""
-    state = _read_state(str(state_file))
-    if state is None:
-        return None
-    try:
-        with _connect(state) as sock:
-            sock.sendall((json.dumps({"token": state["token"], "ping": True}) + "\n").encode())
-            reply = json.loads(sock.makefile("rb").readline() or b"{}")
-    except (OSError, ValueError):
-        return None
-    return reply if "master" in reply else None
-
-
-def delegate(argv: list[str]) -> int | None:
-    """Run ``argv`` on the stage server named by ``$DIGESTFLOW_SERVER``; its exit code, or None when the
-    command should run here (not a Spark command, no server configured or answering, another master)."""
-    path = os.environ.get(SERVER_ENV)
-    if not path or _command_of(argv) not in SERVED or "--help" in argv or "-h" in argv:
-        return None
-    state = _read_state(path)
-    if state is None:
-        print(f"digestflow: no stage server state at {path}; running in this process", file=sys.stderr)
-        return None
-    wanted = _requested_master(argv)
-    if wanted != state.get("master"):
-        print(f"digestflow: the stage server runs {state.get('master')}, this command wants {wanted}; "
-              "running in this process", file=sys.stderr)
-        return None
-    request = {
-        "token": state["token"], "argv": argv, "cwd": os.getcwd(),
-        "env": {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIXES) and k != SERVER_ENV},
-    }
-    try:
-        sock = _connect(state)
-        sock.sendall((json.dumps(request) + "\n").encode())
-    except OSError as exc:
-        print(f"digestflow: stage server at {state['host']}:{state['port']} not answering ({exc}); "
-              "running in this process", file=sys.stderr)
-        return None
-    sock.settimeout(None)  # a stage takes as long as it takes; Airflow's execution_timeout bounds it
-    with sock, sock.makefile("rb") as replies:
-        for line in replies:
-            message = json.loads(line)
-            if "out" in message:
-                sys.stdout.write(message["out"])
-                sys.stdout.flush()
-            if "err" in message:
-                sys.stderr.write(message["err"])
-                sys.stderr.flush()
-            if "exit" in message:
-                return int(message["exit"])
-    print("digestflow: the stage server closed the connection before the command finished", file=sys.stderr)
-    return 1
+    return Settings.from_env({k: v for k, v in env.items() if k.startswith(FORWARDED_PREFIXES)}).spark_master
