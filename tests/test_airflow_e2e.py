@@ -485,10 +485,14 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _config_value(local: LocalAirflow, section: str, key: str) -> str:
+    """Airflow's own view of a setting of the running deployment (``airflow config get-value``)."""
+    return local.airflow("config", "get-value", section, key).stdout.strip().splitlines()[-1]
+
+
 def test_the_running_deployment_reads_its_scheduler_idle_sleep(running):
     """Airflow's own view of the deployment's configuration (the file its components read), not ours."""
-    got = running.airflow("config", "get-value", "scheduler", "scheduler_idle_sleep_time").stdout.strip()
-    assert float(got.splitlines()[-1]) == SCHEDULER_IDLE_SLEEP
+    assert float(_config_value(running, "scheduler", "scheduler_idle_sleep_time")) == SCHEDULER_IDLE_SLEEP
 
 
 
@@ -499,8 +503,7 @@ def test_each_worker_is_free_within_a_heartbeat_interval_of_its_task_end(running
     task (the supervisor missed the task process's exit), which this fails on. Both durations are
     Airflow's own: the worker's ``Workload finished … duration=`` and the scheduler's ``TaskInstance
     Finished … run_duration=`` lines of the scheduler's log. The deployment also reads the setting."""
-    got = running.airflow("config", "get-value", "workers", "min_heartbeat_interval").stdout.strip()
-    assert int(got.splitlines()[-1]) == MIN_HEARTBEAT_INTERVAL
+    assert int(_config_value(running, "workers", "min_heartbeat_interval")) == MIN_HEARTBEAT_INTERVAL
     log = (running.home / "components" / "scheduler.log").read_text(errors="replace")
     # Tasks that ended (success, skipped): a retried or rescheduled try is logged under its next try's id.
     ended = ("success", "skipped")

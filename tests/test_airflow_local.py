@@ -219,47 +219,47 @@ def test_local_and_compose_deployments_use_the_same_metadata_db_settings(tmp_pat
     assert env["AIRFLOW__CORE__PARALLELISM"] == str(airflow_local.PARALLELISM["postgres"])
 
 
-def test_local_and_compose_schedulers_sleep_as_long_after_an_idle_loop(tmp_path):
-    """The hand-over delay between tasks is the scheduler's idle sleep: both deployments set the same
-    value, and the deployment's setting (``--idle-sleep``) reaches the airflow.cfg the components read."""
-    import configparser
-
+def _compose_airflow_envs() -> list[dict[str, str]]:
+    """The environment of docker-compose's scheduler and API server (the common Airflow settings)."""
     import yaml
 
     compose = yaml.safe_load((airflow_local.REPO / "docker-compose.yml").read_text())
-    for service in ("airflow-scheduler", "airflow-apiserver"):
-        env = compose["services"][service]["environment"]
+    return [compose["services"][service]["environment"] for service in ("airflow-scheduler", "airflow-apiserver")]
+
+
+def _written_config(home, **kwargs):
+    """The airflow.cfg a deployment at ``home`` writes for its components, parsed."""
+    import configparser
+
+    local = airflow_local.LocalAirflow(home, metadata_db="sqlite", **kwargs)
+    local.prepare_db()
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(local.write_config())
+    return cfg
+
+
+def test_local_and_compose_schedulers_sleep_as_long_after_an_idle_loop(tmp_path):
+    """The hand-over delay between tasks is the scheduler's idle sleep: both deployments set the same
+    value, and the deployment's setting (``--idle-sleep``) reaches the airflow.cfg the components read."""
+    for env in _compose_airflow_envs():
         assert float(env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"]) == airflow_local.SCHEDULER_IDLE_SLEEP
     assert airflow_local.SCHEDULER_IDLE_SLEEP < 1.0  # Airflow's default, which cost 2 s more per backfilled digest
     for given, expected in ((None, airflow_local.SCHEDULER_IDLE_SLEEP), (1.0, 1.0)):
-        home = tmp_path / f"home{given}"
         kwargs = {} if given is None else {"scheduler_idle_sleep": given}
-        local = airflow_local.LocalAirflow(home, metadata_db="sqlite", **kwargs)
-        local.prepare_db()
-        cfg = configparser.ConfigParser(interpolation=None)
-        cfg.read(local.write_config())
+        cfg = _written_config(tmp_path / f"home{given}", **kwargs)
         assert cfg.getfloat("scheduler", "scheduler_idle_sleep_time") == expected
-
 
 
 def test_local_and_compose_workers_wait_at_most_a_second_for_an_exited_task(tmp_path):
     """A task's supervisor waits up to ``[workers] min_heartbeat_interval`` for a task process that has
     closed its sockets but not yet exited: both deployments set it below Airflow's 5 s, and the value
     reaches the airflow.cfg the components read (the running deployment: tests/test_airflow_e2e.py)."""
-    import configparser
-
-    import yaml
-
-    compose = yaml.safe_load((airflow_local.REPO / "docker-compose.yml").read_text())
-    for service in ("airflow-scheduler", "airflow-apiserver"):
-        env = compose["services"][service]["environment"]
+    for env in _compose_airflow_envs():
         assert int(env["AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"]) == airflow_local.MIN_HEARTBEAT_INTERVAL
     assert airflow_local.MIN_HEARTBEAT_INTERVAL < 5  # Airflow's default
-    local = airflow_local.LocalAirflow(tmp_path / "home", metadata_db="sqlite")
-    local.prepare_db()
-    cfg = configparser.ConfigParser(interpolation=None)
-    cfg.read(local.write_config())
+    cfg = _written_config(tmp_path / "home")
     assert cfg.getint("workers", "min_heartbeat_interval") == airflow_local.MIN_HEARTBEAT_INTERVAL
+
 
 # --- loopback only, checked on real sockets --------------------------------------------------------
 

@@ -55,8 +55,8 @@ def ping(state_file: str | Path) -> dict[str, Any] | None:
 
 def delegate(argv: list[str]) -> int | None:
     """Run ``argv`` on the stage server named by ``$DIGESTFLOW_SERVER``; its exit code, or None when the
-    command should run here (help, not a command the server lists, no server configured or answering,
-    or the server declines it: another master)."""
+    command should run here (help, a command the server's state file does not list, no server configured
+    or answering, or the server declines it: another master)."""
     path = os.environ.get(SERVER_ENV)
     if not path or "--help" in argv or "-h" in argv:
         return None
@@ -64,7 +64,7 @@ def delegate(argv: list[str]) -> int | None:
     if state is None:
         print(f"digestflow: no stage server state at {path}; running in this process", file=sys.stderr)
         return None
-    if "commands" in state and command_of(argv) not in state["commands"]:
+    if command_of(argv) not in state.get("commands", ()):  # the server lists what it runs
         return None
     request = {
         "token": state["token"], "argv": argv, "cwd": os.getcwd(),

@@ -178,9 +178,25 @@ class _Handler(socketserver.StreamRequestHandler):
                 done.wait(0.5)
 
 
+def _requested_master(argv: list[str], env: dict[str, str]) -> str:
+    """The Spark master a command line wants: its ``--master``, else the client's settings."""
+    from digestflow.settings import Settings
+
+    for i, arg in enumerate(argv):
+        if arg == "--master" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--master="):
+            return arg.split("=", 1)[1]
+    return Settings.from_env({k: v for k, v in env.items() if k.startswith(FORWARDED_PREFIXES)}).spark_master
+
+
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def __init__(self, port: int, token: str, master: str, dispatch: Callable[[list[str]], int]) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.token, self.master, self.dispatch = token, master, dispatch
 
     def declines(self, argv: list[str], env: dict[str, str]) -> str | None:
         """Why this server does not run ``argv`` (``""``: not a command it runs, say nothing), or None.
@@ -191,10 +207,6 @@ class _Server(socketserver.ThreadingTCPServer):
         if wanted != self.master:
             return f"the stage server runs {self.master}, this command wants {wanted}"
         return None
-
-    def __init__(self, port: int, token: str, master: str, dispatch: Callable[[list[str]], int]) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
-        self.token, self.master, self.dispatch = token, master, dispatch
 
 
 def serve(state_file: Path, port: int, master: str | None, dispatch: Callable[[list[str]], int]) -> None:
@@ -248,18 +260,3 @@ def serve(state_file: Path, port: int, master: str | None, dispatch: Callable[[l
             _session.stop()
         _session = None
         share(None)
-
-
-# --- the client's side (digestflow.client) -------------------------------------------------------
-
-
-def _requested_master(argv: list[str], env: dict[str, str]) -> str:
-    """The Spark master a command line wants: its ``--master``, else the client's settings."""
-    from digestflow.settings import Settings
-
-    for i, arg in enumerate(argv):
-        if arg == "--master" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--master="):
-            return arg.split("=", 1)[1]
-    return Settings.from_env({k: v for k, v in env.items() if k.startswith(FORWARDED_PREFIXES)}).spark_master
