@@ -744,11 +744,63 @@ def test_an_index_build_reads_summaries_and_equals_ges_own_build(spark, tmp_path
     assert index.read_text() == ours
 
     monkeypatch.setattr(validate, "_GX", None)
+    loads.clear()
+    _ges_own_build(docs)  # every page and the index, each result deserialised
+    assert len(loads) >= 3 + 3
+    assert index.read_text() == ours
+
+
+def _ges_own_build(docs: Path) -> None:
+    """GE's own :meth:`SiteBuilder.build` of every page and the index (reading each result through GE's
+    deserialiser, listing every store), then the index pointed at the vendored assets as digestflow does."""
+    from digestflow import datadocs
+
     site = validate.gx_context().site(docs)
     site.builder.site_index_builder.source_stores["validations"] = site.results.store_name  # GE's own setting
-    loads.clear()
-    site.build([])  # GE's own way: every page and the index, each result deserialised
-    assert len(loads) >= 3 + 3
+    site.builder.build()
+    if datadocs.install(docs):
+        datadocs.localize(docs / "index.html", docs)
+
+
+@pytest.mark.slow
+def test_the_index_lists_the_newest_results_from_its_key_log_without_walking_the_store(spark, tmp_path, monkeypatch) -> None:
+    """With room for three results, five runs' index lists the three newest runs; after the first audit
+    no build walks the stored results or the pages (GE's own builder walks both, four times a build);
+    the index equals GE's own build with the same limit, also after the key log was deleted (rebuilt from
+    the store)."""
+    from great_expectations.data_context.store.tuple_store_backend import TupleFilesystemStoreBackend
+
+    walked = []
+    list_keys = TupleFilesystemStoreBackend.list_keys
+    monkeypatch.setattr(TupleFilesystemStoreBackend, "list_keys",
+                        lambda self, prefix=(): walked.append((self.full_base_directory, prefix)) or list_keys(self, prefix))
+    monkeypatch.setattr(validate, "INDEX_LIMIT", 3)
+    monkeypatch.setattr(validate, "_GX", None)
+    warehouse = tmp_path / "wh"
+    docs = warehouse / "_data_docs"
+    settings = Settings.from_env().replace(warehouse=str(warehouse), validate=True)
+    runs = []
+    for n, day in enumerate(DAYS, start=1):
+        walked.clear()
+        ctx = make_context(spark=spark, settings=settings, start=day, end=day, today=day)
+        df = spark.createDataFrame(trend_rows(day, 3), schemas.load("keyword_trends").spark())
+        ctx.publish("keyword_trends", df, storage.date_partitions([day], "as_of"), StageReport("trends"))
+        runs.append(ctx.run_id)
+        stores = {Path(base).relative_to(docs).as_posix() for base, _ in walked}
+        if n > 1:  # the first audit writes the key log from the store's listing (one result)
+            assert stores <= {"_gx/expectations"}, (n, walked)  # the suites only: a handful of files
+    index = docs / "index.html"
+    ours = index.read_text()
+    assert [run in ours for run in runs] == [False, False, True, True, True]
+
+    monkeypatch.setattr(validate, "_GX", None)
+    _ges_own_build(docs)  # limited to the newest three too
+    assert index.read_text() == ours
+
+    (docs / "_gx" / validate.RESULT_KEYS).unlink()
+    monkeypatch.setattr(validate, "_GX", None)
+    validate.gx_context().site(docs).build([])
+    assert (docs / "_gx" / validate.RESULT_KEYS).is_file()
     assert index.read_text() == ours
 
 

@@ -28,15 +28,17 @@ can build the pages and the index once at its end (:func:`defer_docs`, :func:`bu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
+import itertools
 import json
 import logging
 import os
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,11 +57,11 @@ log = logging.getLogger("digestflow.validate")
 SEVERITIES = ("critical", "warning")
 UNPARTITIONED = "(unpartitioned)"
 DOCS_DIR = "_data_docs"
-#: Validation results the Data Docs index lists (newest first; ~50 full runs of ten tables). The index
-#: builder reads each listed result back (as a summary, ~0.1 ms: :func:`_result_summary`; through GE's own
-#: deserialiser it was ~3.5 ms, 500 near 2 s): the limit bounds that and the page's length.
+#: Validation results the Data Docs index lists (newest first; ~15 days of a daily deployment's ~13
+#: results a day, ~20 full runs of ten tables). Every stage command renders the index again, and GE's
+#: view renders each listed result: ~0.2 s a build at 200, ~0.55 s at 500 (BENCHMARKS.md, session 36).
 #: Older pages stay on disk, and the ``validation_results`` table keeps the whole history.
-INDEX_LIMIT = 500
+INDEX_LIMIT = 200
 #: Offending rows kept per failed expectation and partition (in messages and details_json).
 SAMPLE_ROWS = 3
 
@@ -333,6 +335,7 @@ class _Site:
         # The index reads the listed results (GE's index builder names its store in ``source_stores``)
         # through the summaries store: it shows each result's outcome only (:func:`_result_summary`).
         self.builder.site_index_builder.source_stores["validations"] = summaries
+        self.listed = _ResultKeys(folder / "_gx" / RESULT_KEYS)
 
     def add(self, spec: SuiteSpec, suite: Any, result: Any, run_name: str, run_time: dt.datetime,
             labels: Sequence[str]) -> list[Any]:
@@ -363,24 +366,178 @@ class _Site:
             self.suites.set(suite_key, suite)
             self._stored[spec.name] = suite
         self.results.set(key, result)
+        self.listed.add(key, self._listing)
         return [key] if kept and self.page(suite_key).is_file() else [key, suite_key]
+
+    def _listing(self) -> list[Any]:
+        """Every stored result's key, as GE lists them (a walk of the store and a date parse per key)."""
+        return list(self.results.list_keys())
+
+    def _build_index(self) -> None:
+        """GE's :meth:`DefaultSiteIndexBuilder.build` over the suites store (a handful of files, by name)
+        and the key log's newest results, instead of walking every stored result and every page."""
+        from collections import OrderedDict
+
+        builder = self.builder.site_index_builder
+        links: OrderedDict[str, Any] = OrderedDict()
+        links["site_name"] = builder.site_name
+        for suite in sorted(self.suites.list_keys(), key=lambda k: k.name):  # a handful; GE walks every page
+            if self.page(suite).is_file():
+                builder.add_resource_info_to_index_links_dict(links, expectation_suite_name=suite.name,
+                                                              section_name="expectations")
+        newest = list(itertools.islice((k for k in self.listed.newest(self._listing) if self._shown(k)), INDEX_LIMIT))
+        builder._add_validations_to_index_links(links, newest)
+        try:
+            rendered = builder.renderer_class.render(links)
+            html = builder.view_class.render(rendered, data_context_id=builder.data_context_id,
+                                             show_how_to_buttons=builder.show_how_to_buttons)
+        except Exception:  # GE logs its index's render errors and writes an empty page; so does this
+            log.exception("the Data Docs index could not be rendered")
+            html = ""
+        builder.target_store.write_index_page(html)
+
+    def _shown(self, key: Any) -> bool:
+        """Whether GE's own index would list ``key``: its result and its page are both on disk (the
+        stores' layout: the key's parts as folders, the batch id as the file name)."""
+        rel = "/".join([*key.expectation_suite_identifier.name.split("."), *key.run_id.to_tuple(), key.batch_identifier])
+        return os.path.isfile(f"{self.folder}/_gx/validations/{rel}.json") and os.path.isfile(
+            f"{self.folder}/validations/{rel}.html")
 
     def page(self, key: Any) -> Path:
         url = self.builder.get_resource_url(key, only_if_exists=False)
         return Path(urllib.parse.unquote(url.removeprefix("file://")))
 
     def build(self, keys: Sequence[Any]) -> Path:
-        """Render the pages of ``keys`` and the index, then point them at the vendored assets."""
+        """Render the pages of ``keys`` and the index, then point them at the vendored assets.
+
+        GE's :meth:`SiteBuilder.build` lists every stored result four times per build (each section's
+        source store, and the index's source and site stores; ~0.15 ms a key, most of it parsing the run
+        time back with dateutil), so its cost grew with the warehouse's history: 0.3 s a build at 220
+        results, 1.1 s at 2,200 — once per stage command (BENCHMARKS.md, session 36). Here each section
+        renders the pages of ``keys`` only, and the index lists the stored suites and the newest
+        ``INDEX_LIMIT`` results from the site's key log (:class:`_ResultKeys`); both through GE's own
+        renderers and views (tests/test_validate.py compares the index with GE's own build)."""
         from digestflow import datadocs
 
         unique = list(dict.fromkeys(keys))
-        self.builder.build(resource_identifiers=unique)
+        for section in self.builder.site_section_builders.values():
+            store = section.source_store
+            own = [k for k in unique if isinstance(k, store.key_class)]
+            section.source_store = _Listing(store, own)
+            try:
+                section.build(resource_identifiers=own)
+            finally:
+                section.source_store = store
+        self.builder.target_store.copy_static_assets()
+        self._build_index()
         index = self.folder / "index.html"
         if datadocs.install(self.folder):
             for page in [index, *(self.page(k) for k in unique)]:
                 if page.is_file():
                     datadocs.localize(page, self.folder)
         return index
+
+
+class _Listing:
+    """A GE store as one section builder sees it: listing only the keys of this build."""
+
+    def __init__(self, store: Any, keys: Sequence[Any]) -> None:
+        self._store, self._keys = store, list(keys)
+
+    def list_keys(self) -> list[Any]:
+        return list(self._keys)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+#: The site's key log under ``_data_docs/_gx/`` (:class:`_ResultKeys`).
+RESULT_KEYS = "result_keys.tsv"
+
+
+class _ResultKeys:
+    """``_data_docs/_gx/result_keys.tsv``: one line per stored validation result (suite, run name, run
+    time, batch id, tab-separated), appended as each result is stored, so that the index finds its
+    newest results without listing the whole store.
+
+    The log is written from the store's own listing when it is missing (a warehouse from before it, or
+    after it was deleted: delete it to rebuild it; a result copied into the store by hand is listed
+    only then), and cut to the newest ``2 * INDEX_LIMIT`` lines
+    when it grows past ``4 * INDEX_LIMIT``. Writers hold an exclusive ``flock`` on ``result_keys.lock``
+    beside it (processes of several runs share a warehouse). Results of one run share its run time; among
+    them the later-stored one is listed first (GE's own builder orders them by directory listing).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_suffix(".lock")
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+            yield
+
+    @staticmethod
+    def _line(key: Any) -> str:
+        run_name, run_time = key.run_id.to_tuple()
+        return "\t".join([key.expectation_suite_identifier.name, run_name, run_time, key.batch_identifier]) + "\n"
+
+    def _write(self, lines: Sequence[str]) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text("".join(lines))
+        os.replace(tmp, self.path)
+
+    def add(self, key: Any, listing: Any) -> None:
+        """Log ``key`` (already stored); ``listing()`` gives every stored key when the log is missing."""
+        with self._locked():
+            if not self.path.is_file():
+                self._write(self._ordered(self._line(k) for k in listing()))
+                return
+            with open(self.path, "a") as handle:
+                handle.write(self._line(key))
+
+    @staticmethod
+    def _ordered(lines: Iterable[str]) -> list[str]:
+        """Oldest first by run time (column 3, sortable as text), stable."""
+        return sorted(lines, key=lambda line: line.split("\t")[2])
+
+    def newest(self, listing: Any) -> Iterator[Any]:
+        """The logged keys, newest first; cuts the log to ``2 * INDEX_LIMIT`` lines once it holds more
+        than ``4 * INDEX_LIMIT``."""
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
+        )
+
+        if not self.path.is_file():
+            with self._locked():
+                if not self.path.is_file():
+                    self._write(self._ordered(self._line(k) for k in listing()))
+        lines = self._read()
+        if len(lines) > 4 * INDEX_LIMIT:
+            with self._locked():
+                lines = self._ordered(self._read())[-2 * INDEX_LIMIT:]
+                self._write(lines)
+        seen = set()
+        for _, line in sorted(enumerate(lines), key=lambda pl: (pl[1].split("\t")[2], pl[0]), reverse=True):
+            if line in seen:
+                continue
+            seen.add(line)
+            suite, run_name, run_time, batch = line.rstrip("\n").split("\t")
+            when = dt.datetime.strptime(run_time, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.UTC)
+            yield ValidationResultIdentifier(
+                expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite),
+                run_id=RunIdentifier(run_name=run_name, run_time=when),
+                batch_identifier=batch,
+            )
+
+    def _read(self) -> list[str]:
+        return [line for line in self.path.read_text().splitlines(keepends=True) if line.count("\t") == 3]
 
 
 def batch_label(labels: Sequence[str]) -> str:
