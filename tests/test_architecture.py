@@ -216,7 +216,7 @@ LAYERS = {
     "transforms": ["ingest", "parsing", "landing", "terms", "embed", "trends", "acronyms", "evidence", "erank", "marts"],
     "statistics": ["metrics"],
     "harness": ["pipeline", "storage", "schemas", "resources", "params", "settings"],
-    "gate": ["validate", "datadocs"],
+    "gate": ["validate", "datadocs", "gx_speedups"],
     "readers": ["sql", "dashboard"],
     "runtime": ["spark", "bundle", "worker_daemon"],
     "devtools": ["generate", "airflow_local", "local_postgres"],

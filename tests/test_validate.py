@@ -558,6 +558,35 @@ def _verdicts(outcome: validate.Outcome) -> dict[str, set[tuple]]:
     return {p.label: {(f.expectation, f.column, f.severity, f.unexpected) for f in p.failures} for p in outcome.partitions}
 
 
+def test_the_ge_speedups_give_ges_own_values_for_every_expectation_of_every_suite(spark) -> None:
+    """digestflow.gx_speedups replaces two of GE's Expectation methods and caches camel_to_snake: for every
+    expectation of every table's suite (both engines) the replacements return what GE's own methods
+    return, and the cached name conversion what GE's own function returns."""
+    from great_expectations.expectations import expectation as ge_expectation
+
+    from digestflow import gx_speedups
+
+    gx = validate.gx_context()
+    assert gx_speedups.apply(), "the pinned GE version is patched"
+    expectations = [e for table in sorted(schemas.tables()) for engine in validate.ENGINES
+                    for e in gx.suite(validate.load_suite(table, engine), name=f"speed-{table}-{engine}").expectations]
+    names = sorted({type(e).__name__ for e in expectations})
+
+    def values() -> list:
+        return [(e._get_domain_kwargs(), e._get_success_kwargs(), e.configuration.to_json_dict()) for e in expectations] + [
+            [ge_expectation.camel_to_snake(n) for n in names]]
+
+    patched = values()
+    gx_speedups.restore()
+    try:
+        assert ge_expectation.Expectation._get_success_kwargs is not gx_speedups._get_success_kwargs
+        own = values()
+    finally:
+        gx_speedups.apply()
+    assert len(expectations) > 100 and len(names) >= 9  # every kind the suites use
+    assert patched == own
+
+
 @pytest.mark.slow
 def test_pandas_and_spark_engines_block_the_same_planted_rows(spark) -> None:
     """The same corrupted papers frame through GE's Spark and pandas engines: both find exactly what was

@@ -219,6 +219,9 @@ class _Gx:
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
         import great_expectations as gx
 
+        from digestflow import gx_speedups
+
+        gx_speedups.apply()
         self.gx = gx
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = _progress_bars_off()
