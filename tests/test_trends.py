@@ -278,6 +278,46 @@ def test_merged_families_share_a_root_transitively():
     assert families_of(["unrelated"], chained) == {"unrelated"}
 
 
+def test_acronym_aliases_by_hand():
+    """Which acronyms merge, counted by hand from the pairs: the expansion most papers give (a paper once,
+    ties to the smaller string) with at least 2 papers and 2/3 of the acronym's papers; both forms must be
+    known, plural forms fold first, and an expansion that is itself a merged acronym stays unmerged. The
+    same with a share of 1/2, where a tie decides."""
+    from digestflow.trends import acronym_aliases
+
+    pairs = pd.DataFrame([
+        ("p1", "llm", "large language model"), ("p2", "llms", "large language models"),  # folds: 2 papers
+        ("p2", "llm", "large language model"),  # p2 again: still 2 papers
+        ("p3", "sam", "segment anything model"), ("p4", "sam", "segment anything model"),
+        ("p5", "sam", "sharpness aware minimization"), ("p6", "sam", "sharpness aware minimization"),  # 2:2 tie
+        ("p7", "rl", "reinforcement learning"), ("p8", "rl", "reinforcement learning"),
+        ("p9", "rl", "robot learning"),  # 2 of 3 papers = 2/3: merges
+        ("p10", "vit", "vision transformer"), ("p11", "vit", "vision transformer"),
+        ("p12", "vit", "visual token"), ("p13", "vit", "video transformer"),  # 2 of 4 < 2/3: stays
+        ("p14", "gan", "generative adversarial network"),  # 1 paper < 2: stays
+        ("p15", "ocr", "optical character recognition"), ("p16", "ocr", "optical character recognition"),  # unknown
+        ("p17", "ab", "cd"), ("p18", "ab", "cd"), ("p17", "cd", "ef gh"), ("p18", "cd", "ef gh"),  # a chain
+    ], columns=["paper_id", "acronym", "expansion"])
+    known = {"llm", "llms", "large language model", "large language models", "sam", "segment anything model",
+             "sharpness aware minimization", "rl", "reinforcement learning", "robot learning", "vit",
+             "vision transformer", "visual token", "video transformer", "gan", "generative adversarial network",
+             "ocr", "ab", "cd", "ef gh"}
+    assert acronym_aliases(pairs, known, 2, 2 / 3) == {
+        "llm": "large language model",
+        "rl": "reinforcement learning",
+        "cd": "ef gh",  # "ab" → "cd" is dropped: "cd" is itself merged
+    }  # "sam": 2 of 4 papers, "vit": 2 of 4 < 2/3
+    assert acronym_aliases(pairs, known, 2, 0.5) == {
+        "llm": "large language model",
+        "sam": "segment anything model",  # the 2:2 tie goes to the smaller string
+        "rl": "reinforcement learning",
+        "vit": "vision transformer",
+        "cd": "ef gh",
+    }
+    assert acronym_aliases(pairs, known, 3, 0.5) == {}  # no expansion has 3 papers
+    assert acronym_aliases(pairs.iloc[:0], known, 2, 2 / 3) == {}
+
+
 def test_term_series_counts_a_term_with_its_plural_and_its_merged_acronym(spark):
     """A term below min_df by itself reaches it with its plural's papers and its merged acronym's; the
     others stay below (expected values by hand); the same with one partition or seven."""
