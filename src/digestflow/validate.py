@@ -465,10 +465,10 @@ class _ResultKeys:
 
     The log is written from the store's own listing when it is missing (a warehouse from before it, or
     after it was deleted: delete it to rebuild it; a result copied into the store by hand is listed
-    only then), and cut to the newest ``2 * INDEX_LIMIT`` lines
-    when it grows past ``4 * INDEX_LIMIT``. Writers hold an exclusive ``flock`` on ``result_keys.lock``
-    beside it (processes of several runs share a warehouse). Results of one run share its run time; among
-    them the later-stored one is listed first (GE's own builder orders them by directory listing).
+    only then), and cut to the newest ``2 * INDEX_LIMIT`` lines when it grows past ``4 * INDEX_LIMIT``.
+    Writers hold an exclusive ``flock`` on ``result_keys.lock`` beside it (processes of several runs
+    share a warehouse). Results of one run share its run time; among them the later-stored one is
+    listed first (GE's own builder orders them by directory listing).
     """
 
     def __init__(self, path: Path) -> None:
