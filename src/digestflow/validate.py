@@ -494,19 +494,29 @@ class _ResultKeys:
         tmp.write_text("".join(lines))
         os.replace(tmp, self.path)
 
+    def _rebuilt(self, listing: Any) -> bool:
+        """With the lock held: write the log from ``listing()`` (every stored key) if it is missing;
+        whether it did."""
+        if self.path.is_file():
+            return False
+        self._write(self._ordered(self._line(k) for k in listing()))
+        return True
+
     def add(self, key: Any, listing: Any) -> None:
         """Log ``key`` (already stored); ``listing()`` gives every stored key when the log is missing."""
         with self._locked():
-            if not self.path.is_file():
-                self._write(self._ordered(self._line(k) for k in listing()))
-                return
-            with open(self.path, "a") as handle:
-                handle.write(self._line(key))
+            if not self._rebuilt(listing):  # a log written from the listing already holds ``key``
+                with open(self.path, "a") as handle:
+                    handle.write(self._line(key))
 
     @staticmethod
-    def _ordered(lines: Iterable[str]) -> list[str]:
-        """Oldest first by run time (column 3, sortable as text), stable."""
-        return sorted(lines, key=lambda line: line.split("\t")[2])
+    def _run_time(line: str) -> str:
+        return line.split("\t")[2]  # sortable as text: %Y%m%dT%H%M%S.%fZ
+
+    @classmethod
+    def _ordered(cls, lines: Iterable[str]) -> list[str]:
+        """Oldest first by run time, stable."""
+        return sorted(lines, key=cls._run_time)
 
     def newest(self, listing: Any) -> Iterator[Any]:
         """The logged keys, newest first; cuts the log to ``2 * INDEX_LIMIT`` lines once it holds more
@@ -519,15 +529,14 @@ class _ResultKeys:
 
         if not self.path.is_file():
             with self._locked():
-                if not self.path.is_file():
-                    self._write(self._ordered(self._line(k) for k in listing()))
+                self._rebuilt(listing)
         lines = self._read()
         if len(lines) > 4 * INDEX_LIMIT:
             with self._locked():
                 lines = self._ordered(self._read())[-2 * INDEX_LIMIT:]
                 self._write(lines)
         seen = set()
-        for _, line in sorted(enumerate(lines), key=lambda pl: (pl[1].split("\t")[2], pl[0]), reverse=True):
+        for _, line in sorted(enumerate(lines), key=lambda pl: (self._run_time(pl[1]), pl[0]), reverse=True):
             if line in seen:
                 continue
             seen.add(line)
